@@ -1,0 +1,43 @@
+# insmod_py: `make demo` sets everything up and shows a module loading into the
+# simulated kernel; `make test` runs the whole suite.  Nothing needs installing
+# by hand: tools/check-system installs or names the missing Debian packages and
+# the virtualenv gets the Python ones.
+
+PYTHON ?= python3
+VENV   := .venv
+VPY    := $(VENV)/bin/python
+BUILD  := build
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: all venv system demo test lint bench clean
+
+all: venv modules
+
+system:
+	@PYTHON=$(PYTHON) tools/check-system
+
+$(STAMP): setup.cfg pyproject.toml
+	@PYTHON=$(PYTHON) tools/check-system
+	$(PYTHON) -m venv $(VENV)
+	$(VPY) -m pip install -q --disable-pip-version-check -e '.[test]'
+	@touch $@
+
+venv: $(STAMP)
+
+include mk/modules.mk
+
+demo: venv modules
+	@tools/demo $(VENV)/bin/pyinsmod $(BUILD)
+
+test: venv modules
+	$(VPY) -m pytest -q -p no:cacheprovider
+
+lint: venv
+	$(VPY) -m ruff check insmod_py tests bench
+	$(VPY) -m ruff format --check insmod_py tests bench
+
+bench: venv modules
+	$(VPY) bench/run.py
+
+clean:
+	rm -rf $(BUILD) .pytest_cache .ruff_cache

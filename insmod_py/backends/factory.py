@@ -1,0 +1,24 @@
+"""Open a backend by name; imports happen here, only for the backend asked for."""
+
+from __future__ import annotations
+
+from ..errors import UsageError
+from .base import Backend
+
+BACKENDS = ("sim", "syscall")
+KERNEL_VARIANTS = ("patched", "unpatched")
+
+
+def open_backend(
+    kind: str, *, arch: str = "i386", variant: str = "patched", state_dir: str | None = None
+) -> Backend:
+    """``sim`` (the simulated 2.4 kernel) or ``syscall`` (the real legacy syscalls)."""
+    if kind == "sim":
+        from .sim import SimBackend
+
+        return SimBackend(state_dir=state_dir, arch=arch, variant=variant)
+    if kind == "syscall":
+        from .syscall import SyscallBackend
+
+        return SyscallBackend(arch=arch)
+    raise UsageError(f"unknown backend {kind!r} (choose from {', '.join(BACKENDS)})")

@@ -1,0 +1,204 @@
+"""The loading pipeline: object -> layout -> resolved symbols -> relocated image.
+
+:func:`link` is pure: given an object, the kernel's symbols and a way to get a
+base address, it returns the finished image.  :func:`load` drives a backend
+the way 2.4 insmod drove the kernel: ``create_module`` for the base,
+``init_module`` with the complete image, and ``delete_module`` again if
+anything fails after the module was created.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from . import legacy
+from .backends.base import Backend, ImageInfo, Region
+from .elf import ElfObject
+from .elf import constants as C
+from .errors import KernelError, LoadError
+from .ksyms import SymbolTable
+from .layout import MODULE_INITDATA, Layout, lay_out
+from .reloc import apply_table, for_machine
+from .resolve import bind, symbol_values
+
+HEADER_KINDS = ("auto", "new", "legacy")
+DEFAULT_DRY_RUN_BASE = 0x12340000  # modutils' `insmod -n` base
+
+
+@dataclass(frozen=True)
+class LinkedModule:
+    """A module image ready for ``init_module``."""
+
+    name: str
+    base: int
+    image: bytes
+    layout: Layout
+    header: str  # "new" (struct module_new from the object) or "legacy" (built here)
+    symbols: dict[str, int]  # named symbols -> final value (globals win over locals)
+    deps: tuple[str, ...]  # modules whose exports this one uses
+    info: ImageInfo
+
+    @property
+    def size(self) -> int:
+        return len(self.image)
+
+
+def module_name_from_path(path: str) -> str:
+    """modutils' rule: the basename up to its first dot (``hello.pre.o`` -> ``hello``)."""
+    base = os.path.basename(path)
+    return base.split(".", 1)[0] or base
+
+
+def choose_header(obj: ElfObject, header: str) -> str:
+    """Resolve ``auto`` and refuse a plain object on the new path."""
+    if header not in HEADER_KINDS:
+        raise LoadError(f"unknown header kind {header!r} (choose from {', '.join(HEADER_KINDS)})")
+    prelinked = obj.section_by_name(MODULE_INITDATA) is not None
+    if header == "auto":
+        return "new" if prelinked else "legacy"
+    if header == "new" and not prelinked:
+        raise LoadError(
+            "not a prelinked module (no .module_initdata section): run `pyinsmod prelink` "
+            "on it first, or load it with --legacy",
+            file=obj.path,
+        )
+    return header
+
+
+def _region_kind(flags: int) -> str:
+    if flags & C.SHF_EXECINSTR:
+        return "text"
+    return "data" if flags & C.SHF_WRITE else "rodata"
+
+
+def link(
+    obj: ElfObject,
+    table: SymbolTable,
+    allocate: Callable[[int], int],
+    *,
+    name: str,
+    args: str = "",
+    header: str = "auto",
+    module_bases: Mapping[str, int] | None = None,
+    autoclean: bool = False,
+    gpl_ok: bool = True,
+) -> LinkedModule:
+    """Link ``obj`` into an image; ``allocate(size)`` is called once and returns the base."""
+    kind = choose_header(obj, header)
+    relocs = for_machine(obj.machine)
+    name_bytes, args_bytes = name.encode(), args.encode()
+    binding = bind(obj, table, gpl_ok=gpl_ok)
+    word = obj.word_size
+    if kind == "legacy":
+        layout = lay_out(
+            obj,
+            name_bytes,
+            args_bytes,
+            header=legacy.header_piece(word),
+            extras=legacy.extra_pieces(word, len(binding.used_modules)),
+        )
+    else:
+        layout = lay_out(obj, name_bytes, args_bytes)
+    base = allocate(layout.size)
+    values = symbol_values(obj, binding, layout, base)
+
+    image = bytearray(layout.size)
+    for index, offset in layout.section_offset.items():
+        data = obj.contents(obj.sections[index])
+        image[offset : offset + len(data)] = data
+    image[layout.name_offset : layout.name_offset + len(name_bytes)] = name_bytes
+    image[layout.args_offset : layout.args_offset + len(args_bytes)] = args_bytes
+
+    names = [s.name for s in obj.symbols]
+    for sec in obj.relocation_sections():
+        table_ = obj.relocations(sec)
+        target_offset = layout.section_offset.get(table_.target.index)
+        if target_offset is None:
+            continue  # relocations of sections that are not loaded (debug info, .modinfo)
+        if table_.target.nobits and table_.offsets:
+            raise LoadError(
+                f"{sec.name} relocates NOBITS section {table_.target.name}", file=obj.path
+            )
+        apply_table(image, table_, values, names, target_offset, base, relocs, obj.path)
+
+    symbols = _symbol_map(obj, values)
+    if kind == "legacy":
+        bases = module_bases or {}
+        legacy.fill_header(
+            image, obj, layout, base, symbols,
+            deps=[bases.get(m, 0) for m in binding.used_modules],
+            autoclean=autoclean,
+        )  # fmt: skip
+    return LinkedModule(
+        name, base, bytes(image), layout, kind, symbols, binding.used_modules,
+        _image_info(obj, layout, base, values),
+    )  # fmt: skip
+
+
+def _symbol_map(obj: ElfObject, values: list[int]) -> dict[str, int]:
+    result: dict[str, int] = {}
+    for sym in obj.symbols[1:]:
+        if not sym.name or sym.type in (C.STT_SECTION, C.STT_FILE):
+            continue
+        if sym.bind != C.STB_LOCAL or sym.name not in result:
+            result[sym.name] = values[sym.index]
+    return result
+
+
+def _image_info(obj: ElfObject, layout: Layout, base: int, values: list[int]) -> ImageInfo:
+    regions = []
+    for piece in layout.pieces:
+        if piece.size == 0:
+            continue
+        if piece.index >= 0:
+            kind = _region_kind(obj.sections[piece.index].flags)
+        else:
+            kind = "data" if piece.nobits or piece.name in legacy.WRITABLE_PIECES else "rodata"
+        regions.append(Region(base + piece.offset, piece.size, kind))
+    placed = layout.section_offset
+    symbols = sorted(
+        {
+            (values[s.index], s.name)
+            for s in obj.symbols[1:]
+            if s.name and s.type not in (C.STT_SECTION, C.STT_FILE) and s.shndx in placed
+        }
+    )
+    return ImageInfo(tuple(regions), tuple(symbols))
+
+
+def load(
+    obj: ElfObject,
+    backend: Backend,
+    *,
+    name: str,
+    args: str = "",
+    header: str = "auto",
+    symbols: SymbolTable | None = None,
+    autoclean: bool = False,
+) -> LinkedModule:
+    """Link against the backend's kernel and hand the image over, as 2.4 insmod did."""
+    table = symbols if symbols is not None else backend.kernel_symbols()
+    bases = {m.name: m.base for m in backend.modules()}
+    created = False
+
+    def allocate(size: int) -> int:
+        nonlocal created
+        base = backend.create_module(name, size)
+        created = True
+        return base
+
+    try:
+        linked = link(
+            obj, table, allocate, name=name, args=args, header=header,
+            module_bases=bases, autoclean=autoclean,
+        )  # fmt: skip
+        backend.init_module(name, linked.image, linked.info)
+    except BaseException:
+        if created:  # 2.4 insmod: a created module that did not start is deleted again
+            with contextlib.suppress(KernelError):
+                backend.delete_module(name)
+        raise
+    return linked

@@ -1,0 +1,105 @@
+"""Give every symbol of the object its final address.
+
+Two steps, because the base address is only known after ``create_module``:
+
+* :func:`bind` decides, independently of the base, which kernel (or module)
+  symbol each undefined or weak reference uses, and fails listing every name
+  that cannot be resolved;
+* :func:`symbol_values` turns that binding plus a layout and a base into one
+  value per symbol table index, the ``S`` of every relocation.
+
+Rules (Zippel's loader and modutils 2.4): the special symbols
+``__this_module`` (the header at the module base), ``__module_name`` and
+``__module_args`` (the strings appended to the image) win over everything; an
+undefined symbol takes the kernel's value; a weak undefined one that nobody
+provides is 0; a weak definition is overridden by a kernel symbol of the same
+name; ABS values stay; COMMON symbols get their allocated address; everything
+else is base + section offset + value.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .elf import ElfObject
+from .elf import constants as C
+from .errors import SymbolError
+from .ksyms import KernelSymbol, SymbolTable
+from .layout import Layout
+
+THIS_MODULE = "__this_module"
+MODULE_NAME = "__module_name"
+MODULE_ARGS = "__module_args"
+SPECIALS = frozenset((THIS_MODULE, MODULE_NAME, MODULE_ARGS))
+GPL_PREFIX = "GPLONLY_"
+
+
+@dataclass(frozen=True)
+class Binding:
+    """Which external symbol each symbol table index uses (base-independent)."""
+
+    kernel: dict[int, KernelSymbol]  # symbol index -> provider
+    specials: dict[int, str]  # symbol index -> special name
+    used_modules: tuple[str, ...]  # modules that provide a bound symbol, first use first
+
+
+def _lookup(table: SymbolTable, name: str, gpl_ok: bool) -> KernelSymbol | None:
+    sym = table.lookup(name)
+    if sym is None and gpl_ok:  # EXPORT_SYMBOL_GPL names carry a prefix in 2.4
+        sym = table.lookup(GPL_PREFIX + name)
+    return sym
+
+
+def bind(obj: ElfObject, table: SymbolTable, *, gpl_ok: bool = True) -> Binding:
+    """Resolve external references; raise one SymbolError naming all unresolved ones."""
+    kernel: dict[int, KernelSymbol] = {}
+    specials: dict[int, str] = {}
+    used: dict[str, None] = {}
+    missing: list[str] = []
+    for sym in obj.symbols[1:]:
+        undefined = sym.shndx == C.SHN_UNDEF
+        weak = sym.bind == C.STB_WEAK
+        if not sym.name or not (undefined or weak) or sym.bind == C.STB_LOCAL:
+            continue
+        if sym.name in SPECIALS:
+            specials[sym.index] = sym.name
+            continue
+        provider = _lookup(table, sym.name, gpl_ok)
+        if provider is not None:
+            kernel[sym.index] = provider
+            if provider.module:
+                used.setdefault(provider.module)
+        elif undefined and not weak and sym.name not in missing:
+            missing.append(sym.name)
+    if missing:
+        noun = "symbol" if len(missing) == 1 else "symbols"
+        raise SymbolError(f"unresolved {noun} {', '.join(missing)}", file=obj.path)
+    return Binding(kernel, specials, tuple(used))
+
+
+def symbol_values(obj: ElfObject, binding: Binding, layout: Layout, base: int) -> list[int]:
+    """The final value of every symbol table entry (index 0 included)."""
+    special_value = {
+        THIS_MODULE: base,
+        MODULE_NAME: base + layout.name_offset,
+        MODULE_ARGS: base + layout.args_offset,
+    }
+    section_offset = layout.section_offset
+    values = [0] * len(obj.symbols)
+    for sym in obj.symbols[1:]:
+        index = sym.index
+        if index in binding.specials:
+            values[index] = special_value[binding.specials[index]]
+        elif index in binding.kernel:
+            values[index] = binding.kernel[index].value
+        elif sym.shndx == C.SHN_UNDEF:
+            values[index] = 0  # weak undefined, provided by nobody
+        elif sym.shndx == C.SHN_ABS:
+            values[index] = sym.value
+        elif sym.shndx == C.SHN_COMMON:
+            values[index] = base + layout.common_offset[index]
+        elif sym.shndx in section_offset:
+            values[index] = base + section_offset[sym.shndx] + sym.value
+        else:
+            values[index] = sym.value  # a symbol in a section that is not loaded
+    return values
