@@ -144,10 +144,16 @@ def load(
     from .ksyms import load_symbols
     from .loader import link, module_name_from_path
     from .loader import load as load_module
+    from .modinfo import read_modinfo
+    from .params import split_arguments
 
     obj = read_object(module)
     name = mod_name or module_name_from_path(module)
-    arg_string = " ".join(args)
+    info = read_modinfo(obj)
+    try:
+        arg_string, params = split_arguments(args, info.parameters, obj.word_size)
+    except LoadError as err:
+        raise err.with_file(module) from None
     symbols = load_symbols(ksyms_path) if ksyms_path else None
     if dry_run:
         from .ksyms import SymbolTable
@@ -155,7 +161,7 @@ def load(
         fixed = _int(base)
         linked = link(
             obj, symbols or SymbolTable(), lambda size: fixed, name=name, args=arg_string,
-            header=header, autoclean=autoclean,
+            header=header, autoclean=autoclean, params=params, gpl_ok=info.gpl_compatible,
         )  # fmt: skip
     else:
         from .backends.factory import open_backend
@@ -163,7 +169,7 @@ def load(
         be = open_backend(backend, arch=obj.machine_name, variant=variant, state_dir=state_dir)
         linked = load_module(
             obj, be, name=name, args=arg_string, header=header, symbols=symbols,
-            autoclean=autoclean,
+            autoclean=autoclean, params=params,
         )  # fmt: skip
     _write_outputs(linked, blob_path, map_file)
     if print_map:
@@ -231,6 +237,57 @@ def prelink(module: str, output: str | None) -> None:
     out = output or default_output(module)
     run_prelink(module, out)
     click.echo(out)
+
+
+@cli.command()
+@click.argument("module", type=click.Path(dir_okay=False))
+@click.option("-a", "--author", "fields", flag_value="author", multiple=True, help="Author only.")
+@click.option("-d", "--description", "fields", flag_value="description", multiple=True,
+              help="Description only.")  # fmt: skip
+@click.option(
+    "-l", "--license", "fields", flag_value="license", multiple=True, help="License only."
+)
+@click.option("-p", "--parameters", "fields", flag_value="parm", multiple=True,
+              help="Parameters only.")  # fmt: skip
+@click.option("-n", "--filename", "fields", flag_value="filename", multiple=True,
+              help="File name only.")  # fmt: skip
+@click.option("-F", "--field", "extra", metavar="FIELD", multiple=True, help="Any .modinfo key.")
+def modinfo(module: str, fields: tuple[str, ...], extra: tuple[str, ...]) -> None:
+    """Show a module's .modinfo: author, description, license, parameters with types.
+
+    \b
+    Examples:
+      pyinsmod modinfo params.o
+      pyinsmod modinfo -p params.o
+      pyinsmod modinfo -F kernel_version hello.o
+    """
+    from .elf import read_object
+    from .modinfo import read_modinfo
+    from .params import parse_type
+
+    obj = read_object(module)
+    info = read_modinfo(obj)
+    wanted = list(fields) + list(extra)
+    show_all = not wanted
+    selected = wanted or ["filename", "description", "author", "license", "parm"]
+    for field in selected:
+        if field == "filename":
+            click.echo(f"filename:    {module}" if show_all else module)
+        elif field == "parm":
+            descriptions = info.parameter_descriptions
+            for var, spec in info.parameters.items():
+                try:
+                    kind = parse_type(var, spec, obj.word_size).describe()
+                except LoadError:
+                    kind = f"invalid type {spec!r}"
+                desc = f', description "{descriptions[var]}"' if var in descriptions else ""
+                click.echo(
+                    f"parm:        {var} {kind}{desc}" if show_all else f"{var} {kind}{desc}"
+                )
+        else:
+            for value in info.all(field) or ([] if not show_all else ["<none>"]):
+                text = f'"{value}"' if show_all and value != "<none>" else value
+                click.echo(f"{field + ':':<13}{text}" if show_all else text)
 
 
 @cli.command()

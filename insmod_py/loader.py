@@ -11,20 +11,22 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from . import legacy
 from .backends.base import Backend, ImageInfo, Region
-from .elf import ElfObject
+from .elf import ElfObject, Symbol
 from .elf import constants as C
 from .errors import KernelError, LoadError
 from .ksyms import SymbolTable
 from .layout import MODULE_INITDATA, Layout, lay_out
+from .params import Assignment
 from .reloc import apply_table, for_machine
 from .resolve import bind, symbol_values
 
 HEADER_KINDS = ("auto", "new", "legacy")
+PARAM_STRINGS = "(parameter strings)"
 DEFAULT_DRY_RUN_BASE = 0x12340000  # modutils' `insmod -n` base
 
 
@@ -85,23 +87,26 @@ def link(
     module_bases: Mapping[str, int] | None = None,
     autoclean: bool = False,
     gpl_ok: bool = True,
+    params: Sequence[Assignment] = (),
 ) -> LinkedModule:
-    """Link ``obj`` into an image; ``allocate(size)`` is called once and returns the base."""
+    """Link ``obj`` into an image; ``allocate(size)`` is called once and returns the base.
+
+    ``args`` is the raw argument string (``__module_args``, Zippel's interface);
+    ``params`` are MODULE_PARM values written into the image before init.
+    """
     kind = choose_header(obj, header)
     relocs = for_machine(obj.machine)
     name_bytes, args_bytes = name.encode(), args.encode()
     binding = bind(obj, table, gpl_ok=gpl_ok)
     word = obj.word_size
+    strings_size = sum(len(s) for p in params for s in p.strings)
+    extras = [(PARAM_STRINGS, strings_size, 1)] if strings_size else []
     if kind == "legacy":
-        layout = lay_out(
-            obj,
-            name_bytes,
-            args_bytes,
-            header=legacy.header_piece(word),
-            extras=legacy.extra_pieces(word, len(binding.used_modules)),
-        )
+        extras += legacy.extra_pieces(word, len(binding.used_modules))
+        header_piece = legacy.header_piece(word)
     else:
-        layout = lay_out(obj, name_bytes, args_bytes)
+        header_piece = None
+    layout = lay_out(obj, name_bytes, args_bytes, header=header_piece, extras=extras)
     base = allocate(layout.size)
     values = symbol_values(obj, binding, layout, base)
 
@@ -112,7 +117,7 @@ def link(
     image[layout.name_offset : layout.name_offset + len(name_bytes)] = name_bytes
     image[layout.args_offset : layout.args_offset + len(args_bytes)] = args_bytes
 
-    names = [s.name for s in obj.symbols]
+    names = [_display_name(obj, s) for s in obj.symbols]
     for sec in obj.relocation_sections():
         table_ = obj.relocations(sec)
         target_offset = layout.section_offset.get(table_.target.index)
@@ -124,6 +129,7 @@ def link(
             )
         apply_table(image, table_, values, names, target_offset, base, relocs, obj.path)
 
+    _write_params(image, obj, layout, base, values, params)
     symbols = _symbol_map(obj, values)
     if kind == "legacy":
         bases = module_bases or {}
@@ -136,6 +142,54 @@ def link(
         name, base, bytes(image), layout, kind, symbols, binding.used_modules,
         _image_info(obj, layout, base, values),
     )  # fmt: skip
+
+
+def _write_params(
+    image: bytearray,
+    obj: ElfObject,
+    layout: Layout,
+    base: int,
+    values: list[int],
+    params: Sequence[Assignment],
+) -> None:
+    """Store parameter values at their variables, as modutils did before init_module."""
+    if not params:
+        return
+    loaded = layout.section_offset.keys() | {C.SHN_COMMON}
+    variables = {}
+    for sym in obj.symbols[1:]:
+        if not sym.name or sym.shndx not in loaded or sym.type == C.STT_SECTION:
+            continue
+        if sym.bind != C.STB_LOCAL or sym.name not in variables:
+            variables[sym.name] = sym
+    strings_at = layout.extra_offset.get(PARAM_STRINGS, 0)
+    for param in params:
+        sym = variables.get(param.name)
+        if sym is None:
+            raise LoadError(f"symbol for parameter {param.name} not found", file=obj.path)
+        data = param.data
+        if param.strings:
+            pointers = []
+            for text in param.strings:
+                image[strings_at : strings_at + len(text)] = text
+                pointers.append((base + strings_at).to_bytes(obj.word_size, "little"))
+                strings_at += len(text)
+            data = b"".join(pointers)
+        offset = values[sym.index] - base
+        room = sym.size or param.type.elem_size * param.type.max
+        if len(data) > room or not 0 <= offset <= layout.size - len(data):
+            raise LoadError(
+                f"parameter {param.name}: {len(data)} bytes do not fit its variable ({room} bytes)",
+                file=obj.path,
+            )
+        image[offset : offset + len(data)] = data
+
+
+def _display_name(obj: ElfObject, sym: Symbol) -> str:
+    """How an error message names a symbol: section symbols by their section."""
+    if sym.type == C.STT_SECTION and 0 < sym.shndx < len(obj.sections):
+        return obj.sections[sym.shndx].name
+    return sym.name
 
 
 def _symbol_map(obj: ElfObject, values: list[int]) -> dict[str, int]:
@@ -178,6 +232,7 @@ def load(
     header: str = "auto",
     symbols: SymbolTable | None = None,
     autoclean: bool = False,
+    params: Sequence[Assignment] = (),
 ) -> LinkedModule:
     """Link against the backend's kernel and hand the image over, as 2.4 insmod did."""
     table = symbols if symbols is not None else backend.kernel_symbols()
@@ -193,7 +248,7 @@ def load(
     try:
         linked = link(
             obj, table, allocate, name=name, args=args, header=header,
-            module_bases=bases, autoclean=autoclean,
+            module_bases=bases, autoclean=autoclean, params=params,
         )  # fmt: skip
         backend.init_module(name, linked.image, linked.info)
     except BaseException:

@@ -64,8 +64,8 @@ def _script(obj: ElfObject, linked: LinkedModule) -> str:
     lines = ["SECTIONS", "{"]
     seen: set[str] = set()
     for piece in linked.layout.pieces:
-        if piece.index < 0 or piece.size == 0:
-            continue
+        if piece.index < 0:
+            continue  # empty sections too: symbols like __syms_start live in them
         name = obj.sections[piece.index].name[1:]
         assert name not in seen, f"section name {name!r} twice: the script cannot tell them apart"
         seen.add(name)
