@@ -26,15 +26,18 @@ REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = sorted(p.stem for p in (REPO / "examples").glob("*.c"))
 BASES = {"i386": 0xC8800000, "x86_64": 0xFFFFFFFFA0000000}
 KERNEL_AREA = {"i386": 0xC0100000, "x86_64": 0xFFFFFFFF81000000}
+# Build variants (mk/modules.mk): -fno-common, -fcommon, with .eh_frame, prelinked.
+VARIANTS = (
+    ("", ("legacy",)),
+    (".common", ("legacy",)),
+    (".eh", ("legacy",)),
+    (".pre", ("new", "legacy")),
+)
 CASES = [
     (arch, name, variant, header)
     for arch in BASES
     for name in EXAMPLES
-    for variant, headers in (
-        ("", ("legacy",)),
-        (".common", ("legacy",)),
-        (".pre", ("new", "legacy")),
-    )
+    for variant, headers in VARIANTS
     for header in headers
 ]
 
