@@ -21,6 +21,9 @@ from .errors import ElfError
 # A 2.4 module was vmalloc'ed; a claim larger than this is hostile, not a module.
 MAX_IMAGE_SIZE = 256 << 20
 MODULE_INITDATA = ".module_initdata"
+# gcc marks every C section SHF_ALLOC; modutils' obj_load cleared the bit on
+# these, which are read from the file and never loaded.
+NEVER_LOADED = frozenset((".modinfo", ".modstring"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +89,9 @@ def lay_out(
         pieces.append(Placed(name, offset, size, align, index, nobits))
         return offset
 
-    alloc = [s for s in obj.sections if s.alloc and s.type != C.SHT_NULL]
+    alloc = [
+        s for s in obj.sections if s.alloc and s.type != C.SHT_NULL and s.name not in NEVER_LOADED
+    ]
     if header is not None:
         extra_offset[header[0]] = place(*header)
     else:
