@@ -1,0 +1,540 @@
+"""Run one module function (init_module, cleanup_module...) in the unicorn CPU emulator.
+
+Each call builds a fresh engine: the kernel stub page (a ``ret`` per provided
+function, hooked so Python runs the service), a native page (the sentinel
+``hlt`` the function returns to, retpoline thunks), the kernel data page, an
+8 KiB task stack, the kmalloc and vmalloc arenas and every module at its base.
+After the run the modules' memory and the heap go back to the caller's objects;
+no unicorn state survives the call. ``import unicorn`` happens only in here,
+inside the functions, so importing this module stays cheap.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from bisect import bisect_right
+from dataclasses import dataclass
+
+from insmod_py.backends.base import Region
+
+from .printf import ArgSource
+from .services import (
+    PAGE,
+    PDA_OFFSET,
+    Heap,
+    KernelRuntime,
+    Layout,
+    Oops,
+    kernel_exports,
+    layout,
+    native_code,
+    service_at,
+)
+
+__all__ = ["KernelRuntime", "MappedModule", "Oops", "kernel_exports", "run_function"]
+
+
+@dataclass
+class MappedModule:
+    """One module's memory as the emulator maps it."""
+
+    name: str
+    base: int
+    memory: bytearray  # the module's whole memory (size bytes), header at offset 0
+    regions: tuple[Region, ...] = ()  # empty => whole module rwx (as 2.4 vmalloc really was)
+    symbols: tuple[tuple[int, str], ...] = ()  # (absolute address, name) for oops reports
+
+
+def run_function(
+    arch: str,
+    modules: list[MappedModule],
+    runtime: KernelRuntime,
+    entry: int,
+    args: tuple[int, ...] = (),
+    *,
+    budget: int = 50_000_000,
+    timeout: float = 10.0,
+) -> int:
+    """Call ``entry(*args)`` and return its C ``int`` result; raise :class:`Oops` on a crash.
+
+    ``runtime.log`` is reset to the printk lines of this call. Module memory and
+    the runtime are updated even when the call oopses (the kernel does not undo
+    what the module did before it crashed); text and rodata never change.
+
+    ``budget`` is unicorn's exact instruction ``count``; counting makes tight
+    loops 5-40x slower, so ``budget=0`` turns it off and leaves ``timeout``
+    (seconds) as the only bound.
+    """
+    lay = layout(arch)
+    if runtime.arch and runtime.arch != arch:
+        raise ValueError(f"kernel runtime belongs to {runtime.arch}, not {arch}")
+    runtime.arch = arch
+    runtime.log = []
+    runtime.jiffies += 1  # time passes between syscalls
+    machine = _Machine(lay, modules, runtime)
+    try:
+        return machine.run(entry, args, budget, timeout)
+    finally:
+        machine.close()
+
+
+# ---------------------------------------------------------------- internals
+
+_INTERRUPTS = {
+    0: "divide error",
+    1: "debug trap",
+    3: "int3",
+    4: "overflow",
+    5: "bounds",
+    6: "invalid opcode",
+    13: "general protection fault",
+}
+
+
+class _Machine:
+    """One engine for one call; holds the state the hooks share."""
+
+    def __init__(self, lay: Layout, modules: list[MappedModule], runtime: KernelRuntime) -> None:
+        import unicorn as u
+        import unicorn.x86_const as x
+
+        self.u, self.x, self.lay, self.modules, self.runtime = u, x, lay, modules, runtime
+        self.bits = 8 * lay.word
+        self.mask = (1 << self.bits) - 1
+        self.failure: BaseException | None = None
+        self.started = False
+        self.fault: tuple[int, int, int] | None = None  # (access type, address, pc)
+        if lay.word == 4:
+            self.SP, self.PC, self.AX = x.UC_X86_REG_ESP, x.UC_X86_REG_EIP, x.UC_X86_REG_EAX
+            self.ARGREGS: tuple[int, ...] = ()
+            self.pc_name = "EIP"
+        else:
+            self.SP, self.PC, self.AX = x.UC_X86_REG_RSP, x.UC_X86_REG_RIP, x.UC_X86_REG_RAX
+            self.ARGREGS = (
+                x.UC_X86_REG_RDI,
+                x.UC_X86_REG_RSI,
+                x.UC_X86_REG_RDX,
+                x.UC_X86_REG_RCX,
+                x.UC_X86_REG_R8,
+                x.UC_X86_REG_R9,
+            )
+            self.pc_name = "RIP"
+        self.kmalloc = Heap(lay.kmalloc_base, lay.kmalloc_size, _sizes(runtime.kmalloc))
+        self.vmalloc = Heap(lay.vmalloc_base, lay.vmalloc_size, _sizes(runtime.vmalloc))
+        self._symbols()
+        self._protect()
+        uc = u.Uc(u.UC_ARCH_X86, u.UC_MODE_32 if lay.word == 4 else u.UC_MODE_64)
+        if lay.word == 8:
+            uc.ctl_set_tlb_mode(u.UC_TLB_VIRTUAL)  # else addresses are cut to 52 bits
+        self.uc = uc
+        self._map()
+        self._hooks()
+
+    # -- set-up
+
+    def _symbols(self) -> None:
+        spans = []
+        for m in self.modules:
+            end = m.base + len(m.memory)
+            syms = sorted((a, n) for a, n in m.symbols if n and m.base <= a < end)
+            spans.append((m.base, m.base + len(m.memory), m, [a for a, _ in syms], syms))
+        spans.sort(key=lambda s: s[0])
+        for (_, end, a, *_), (start, _, b, *_) in itertools.pairwise(spans):
+            if start < end:
+                raise ValueError(f"modules {a.name} and {b.name} overlap")
+        self.spans = spans
+        self.span_starts = [s[0] for s in spans]
+
+    def _protect(self) -> None:
+        """Ranges where module code may not write, and module ranges it may not execute."""
+        self.readonly: list[tuple[int, int, str]] = []
+        self.noexec: list[tuple[int, int, str]] = []
+        for m in self.modules:
+            if not m.regions:
+                continue
+            end = m.base + len(m.memory)
+            texts = sorted(
+                (r.start, min(r.start + r.size, end)) for r in m.regions if r.kind == "text"
+            )
+            for r in m.regions:
+                if r.kind in ("text", "rodata") and r.size:
+                    self.readonly.append((r.start, r.start + r.size, r.kind))
+            pos = m.base
+            for s, e in [*texts, (end, end)]:
+                if s > pos:
+                    kind = "data" if any(r.kind == "data" for r in m.regions) else "module"
+                    self.noexec.append((pos, s, kind))
+                pos = max(pos, e)
+        self.pristine = [
+            (m, r.start - m.base, bytes(m.memory[r.start - m.base : r.start - m.base + r.size]))
+            for m in self.modules
+            for r in m.regions
+            if r.kind in ("text", "rodata")
+        ]
+
+    def _map(self) -> None:
+        u, uc, lay = self.u, self.uc, self.lay
+        rw, rx = u.UC_PROT_READ | u.UC_PROT_WRITE, u.UC_PROT_READ | u.UC_PROT_EXEC
+        kernel = [
+            (lay.stub_base, 2 * PAGE, rx, False),
+            (lay.data_base, PAGE, rw, True),
+            (lay.stack_base, lay.stack_size, rw, True),
+            (lay.kmalloc_base, lay.kmalloc_size, rw, True),
+            (lay.vmalloc_base, lay.vmalloc_size, rw, True),
+        ]
+        pages: list[list[int]] = []
+        for start, end, *_ in self.spans:
+            lo, hi = start & ~(PAGE - 1), -(-end // PAGE) * PAGE
+            if pages and lo <= pages[-1][1]:
+                pages[-1][1] = max(pages[-1][1], hi)
+            else:
+                pages.append([lo, hi])
+        for lo, hi in pages:
+            for kstart, ksize, *_ in kernel:
+                if lo < kstart + ksize and kstart < hi:
+                    raise ValueError(f"module memory {lo:#x}-{hi:#x} overlaps the kernel's")
+        self.mapped: list[tuple[int, int, bool]] = []
+        for start, size, prot, writable in kernel:
+            uc.mem_map(start, size, prot)
+            self.mapped.append((start, start + size, writable))
+        for lo, hi in pages:
+            uc.mem_map(lo, hi - lo, u.UC_PROT_ALL)
+            self.mapped.append((lo, hi, True))
+        self.mapped.sort()
+        self.mapped_starts = [m[0] for m in self.mapped]
+
+        uc.mem_write(lay.stub_base, b"\xc3" * PAGE)  # every stub slot is a `ret`
+        for off, code in native_code(lay.arch).items():
+            uc.mem_write(lay.native_base + off, code)
+        word = lay.word
+        uc.mem_write(lay.data_base, (self.runtime.jiffies & self.mask).to_bytes(word, "little"))
+        if word == 8:  # 2.4 x86_64 `current` is %gs:0 (the PDA), not the stack mask
+            pda = lay.data_base + PDA_OFFSET
+            top = lay.stack_base + lay.stack_size
+            words = (lay.stack_base, 0, pda, top)  # pcurrent, data_offset, me, kernelstack
+            uc.mem_write(pda, b"".join(v.to_bytes(8, "little") for v in words))
+            uc.reg_write(self.x.UC_X86_REG_GS_BASE, pda)
+        for heap in (self.runtime.kmalloc, self.runtime.vmalloc):
+            for addr, data in heap.items():
+                uc.mem_write(addr, data)
+        for m in self.modules:
+            uc.mem_write(m.base, bytes(m.memory))
+        self.started = True
+
+    def _hooks(self) -> None:
+        u, uc, lay = self.u, self.uc, self.lay
+        stubs_end = lay.stub_base + PAGE - 1
+        uc.hook_add(u.UC_HOOK_CODE, self._on_stub, begin=lay.stub_base, end=stubs_end)
+        uc.hook_add(u.UC_HOOK_MEM_UNMAPPED | u.UC_HOOK_MEM_PROT, self._on_fault)
+        uc.hook_add(u.UC_HOOK_INTR, self._on_interrupt)
+        for start, end, kind in self.readonly:
+            uc.hook_add(u.UC_HOOK_MEM_WRITE, self._on_ro_write, kind, begin=start, end=end - 1)
+        for start, end, kind in self.noexec:
+            uc.hook_add(u.UC_HOOK_CODE, self._on_nx_fetch, kind, begin=start, end=end - 1)
+
+    # -- hooks (they record the failure and stop; exceptions never cross unicorn)
+
+    def _stop(self, failure: BaseException) -> None:
+        if self.failure is None:
+            self.failure = failure
+        self.uc.emu_stop()
+
+    def _on_stub(self, uc, address, size, _data) -> None:
+        try:
+            sp = uc.reg_read(self.SP)
+            caller = self._word(sp)
+            svc = service_at(self.lay, address)
+            if svc is None:
+                raise Oops(
+                    f"Oops: call to unknown kernel address {self.lay.hex(address)} "
+                    f"from {self.where(caller)}"
+                )
+            result = svc[1](_Call(self, sp, caller))
+            uc.reg_write(self.AX, result & self.mask)
+        except BaseException as e:
+            self._stop(e)
+
+    def _on_fault(self, uc, access, address, size, value, _data) -> bool:
+        self.fault = (access, address, uc.reg_read(self.PC))
+        return False
+
+    def _on_interrupt(self, uc, intno, _data) -> None:
+        what = _INTERRUPTS.get(intno, f"unexpected interrupt {intno}")
+        self._stop(Oops(f"Oops: {what}, {self._eip(uc.reg_read(self.PC))}"))
+
+    def _on_ro_write(self, uc, access, address, size, value, kind) -> None:
+        pc = uc.reg_read(self.PC)
+        self._stop(
+            Oops(f"Oops: write to read-only {kind} at {self.lay.hex(address)}, {self._eip(pc)}")
+        )
+
+    def _on_nx_fetch(self, uc, address, size, kind) -> None:
+        caller = self._word(uc.reg_read(self.SP))
+        origin = f" (called from {self.where(caller)})" if self._in_module(caller) else ""
+        at = self.lay.hex(address)
+        self._stop(Oops(f"Oops: attempt to execute non-executable {kind} at {at}{origin}"))
+
+    # -- running
+
+    def run(self, entry: int, args: tuple[int, ...], budget: int, timeout: float) -> int:
+        u, uc, lay = self.u, self.uc, self.lay
+        word = lay.word
+        regargs, stackargs = args[: len(self.ARGREGS)], args[len(self.ARGREGS) :]
+        for reg, val in zip(self.ARGREGS, regargs, strict=False):
+            uc.reg_write(reg, val & self.mask)
+        top = lay.stack_base + lay.stack_size - 64
+        sp = (top - word * len(stackargs)) & ~15  # 16-byte aligned at the first argument
+        sp -= word  # the return address: the sentinel
+        frame = [lay.sentinel, *stackargs]
+        uc.mem_write(sp, b"".join((v & self.mask).to_bytes(word, "little") for v in frame))
+        uc.reg_write(self.SP, sp)
+        self.entry = entry
+        began = time.monotonic()
+        try:
+            uc.emu_start(entry, lay.sentinel, timeout=int(timeout * 1e6), count=budget)
+        except u.UcError as e:
+            if self.failure is None:
+                self.failure = self._translate(e)
+        if self.failure is not None:
+            raise self.failure
+        pc = uc.reg_read(self.PC)
+        if pc != lay.sentinel:
+            name = self.where(entry).strip("<>").removesuffix("+0x0")
+            if time.monotonic() - began >= timeout:
+                limit = f"{timeout:g} seconds"
+            else:
+                limit = f"{budget} instructions"
+            raise Oops(f"Oops: {name} did not return within {limit} (loop?), {self._eip(pc)}")
+        ret = uc.reg_read(self.AX) & 0xFFFFFFFF
+        return ret - (1 << 32) if ret >> 31 else ret
+
+    def _translate(self, err) -> Oops:
+        u = self.u
+        uc, lay = self.uc, self.lay
+        pc = uc.reg_read(self.PC)
+        if err.errno == u.UC_ERR_INSN_INVALID:
+            return Oops(f"Oops: invalid opcode, {self._eip(pc)}")
+        if self.fault is None:
+            return Oops(f"Oops: {err}, {self._eip(pc)}")
+        access, addr, fpc = self.fault
+        if access in (u.UC_MEM_FETCH_UNMAPPED, u.UC_MEM_FETCH_PROT):
+            caller = self._word(uc.reg_read(self.SP))
+            origin = f" (called from {self.where(caller)})" if self._in_module(caller) else ""
+            if access == u.UC_MEM_FETCH_PROT:
+                return Oops(
+                    f"Oops: attempt to execute non-executable memory at {lay.hex(addr)}{origin}"
+                )
+            if origin and addr >> (self.bits - 1) and not self._in_module(addr):
+                return Oops(
+                    f"Oops: call to unknown kernel address {lay.hex(addr)} "
+                    f"from {self.where(caller)}"
+                )
+            return Oops(f"{_paging_oops(lay, addr, self._eip(addr))}{origin}")
+        if access == u.UC_MEM_WRITE_PROT:
+            where = self._eip(fpc)
+            return Oops(f"Oops: write to read-only kernel memory at {lay.hex(addr)}, {where}")
+        return _paging_oops(lay, addr, self._eip(fpc))
+
+    def close(self) -> None:
+        """Copy module memory and heap back to Python objects; drop the engine."""
+        try:
+            if not self.started:
+                return
+            uc = self.uc
+            for m in self.modules:
+                m.memory[:] = uc.mem_read(m.base, len(m.memory))
+            for m, off, data in self.pristine:  # a faulting write to text never lands
+                m.memory[off : off + len(data)] = data
+            rt = self.runtime
+            for name in ("kmalloc", "vmalloc"):
+                blocks = sorted(getattr(self, name).blocks.items())
+                setattr(rt, name, {a: bytes(uc.mem_read(a, n)) for a, n in blocks})
+        finally:
+            self.uc = None  # the engine is freed with its last reference
+
+    # -- memory and symbols, for hooks and services
+
+    def _word(self, addr: int) -> int:
+        try:
+            return int.from_bytes(self.uc.mem_read(addr, self.lay.word), "little")
+        except self.u.UcError:
+            return 0
+
+    def _in_module(self, addr: int) -> bool:
+        return self._span(addr) is not None
+
+    def _span(self, addr: int):
+        i = bisect_right(self.span_starts, addr) - 1
+        if i >= 0 and addr < self.spans[i][1]:
+            return self.spans[i]
+        return None
+
+    def where(self, addr: int) -> str:
+        """``<symbol+0xoff>`` for a module or kernel address, else the bare hex address."""
+        span = self._span(addr)
+        if span is not None:
+            start, _, m, addrs, syms = span
+            i = bisect_right(addrs, addr) - 1
+            if i >= 0:
+                base, name = syms[i]
+                return f"<{name}+{addr - base:#x}>"
+            return f"<{m.name}+{addr - start:#x}>"
+        svc = service_at(self.lay, addr & ~15)
+        if svc is not None:
+            off = addr & 15
+            return f"<{svc[0]}+{off:#x}>" if off else f"<{svc[0]}>"
+        return self.lay.hex(addr)
+
+    def _eip(self, pc: int) -> str:
+        sym = self.where(pc)
+        hexpc = self.lay.hex(pc)
+        return f"{self.pc_name} {hexpc}" + (f" {sym}" if sym != hexpc else "")
+
+    def check(self, addr: int, size: int, write: bool) -> None:
+        """Oops unless [addr, addr+size) is mapped (and writable by the kernel when write)."""
+        pos, end = addr, addr + size
+        while pos < end:
+            i = bisect_right(self.mapped_starts, pos) - 1
+            if i < 0 or pos >= self.mapped[i][1]:
+                raise _paging_oops(self.lay, pos, "")
+            if write and not self.mapped[i][2]:
+                raise Oops(f"Oops: write to read-only kernel memory at {self.lay.hex(pos)}")
+            pos = self.mapped[i][1]
+        if write:
+            for start, stop, kind in self.readonly:
+                if addr < stop and start < end:
+                    raise Oops(
+                        f"Oops: write to read-only {kind} at {self.lay.hex(max(addr, start))}"
+                    )
+
+    def mapped_end(self, addr: int) -> int:
+        """End of the mapped run containing ``addr`` (``addr`` itself if unmapped)."""
+        pos = addr
+        while True:
+            i = bisect_right(self.mapped_starts, pos) - 1
+            if i < 0 or pos >= self.mapped[i][1]:
+                return pos
+            pos = self.mapped[i][1]
+
+
+def _sizes(heap: dict[int, bytes]) -> dict[int, int]:
+    return {a: len(d) for a, d in heap.items()}
+
+
+def _paging_oops(lay: Layout, addr: int, eip: str) -> Oops:
+    if addr < PAGE:
+        what = "unable to handle kernel NULL pointer dereference"
+    else:
+        what = "unable to handle kernel paging request"
+    return Oops(f"Oops: {what} at {lay.hex(addr)}" + (f", {eip}" if eip else ""))
+
+
+class _Call:
+    """The view of the machine one service call gets (see services.Call)."""
+
+    def __init__(self, machine: _Machine, sp: int, caller: int) -> None:
+        self.m = machine
+        self.layout = machine.lay
+        self.runtime = machine.runtime
+        self.kmalloc, self.vmalloc = machine.kmalloc, machine.vmalloc
+        self.sp, self.caller = sp, caller
+
+    def _stack_word(self, i: int) -> int:
+        """The i-th word above the return address."""
+        addr = self.sp + self.layout.word * (i + 1)
+        return int.from_bytes(self.read(addr, self.layout.word), "little")
+
+    def arg(self, i: int) -> int:
+        regs = self.m.ARGREGS
+        if i < len(regs):
+            return self.m.uc.reg_read(regs[i]) & self.m.mask
+        return self._stack_word(i - len(regs))
+
+    def varargs(self, first: int) -> ArgSource:
+        pos = [first]
+        word_bits = self.m.bits
+
+        def next_int(bits: int) -> int:
+            if bits > word_bits:  # i386 long long: two stack words, low first
+                lo, hi = self.arg(pos[0]), self.arg(pos[0] + 1)
+                pos[0] += 2
+                return lo | hi << 32
+            value = self.arg(pos[0])
+            pos[0] += 1
+            return value & ((1 << bits) - 1)
+
+        return self._source(next_int)
+
+    def va_list(self, ap: int) -> ArgSource:
+        word = self.layout.word
+        if word == 4:  # i386: a pointer to the next stack word
+            cur = [ap]
+
+            def next_int(bits: int) -> int:
+                n = 8 if bits > 32 else 4
+                value = int.from_bytes(self.read(cur[0], n), "little")
+                cur[0] += n
+                return value & ((1 << bits) - 1)
+
+            return self._source(next_int)
+        # x86_64: {u32 gp_offset, u32 fp_offset, void *overflow_arg_area, void *reg_save_area}
+        raw = self.read(ap, 24)
+        state = [
+            int.from_bytes(raw[0:4], "little"),
+            int.from_bytes(raw[8:16], "little"),
+            int.from_bytes(raw[16:24], "little"),
+        ]
+
+        def next_int64(bits: int) -> int:
+            if state[0] < 48:
+                addr = state[2] + state[0]
+                state[0] += 8
+            else:
+                addr = state[1]
+                state[1] += 8
+            return int.from_bytes(self.read(addr, 8), "little") & ((1 << bits) - 1)
+
+        return self._source(next_int64)
+
+    def _source(self, next_int) -> ArgSource:
+        def write_int(addr: int, value: int, size: int) -> None:
+            self.write(addr, (value & ((1 << (8 * size)) - 1)).to_bytes(size, "little"))
+
+        return ArgSource(
+            next_int=next_int,
+            read_string=self.cstring,
+            word_bits=self.m.bits,
+            write_int=write_int,
+        )
+
+    def read(self, addr: int, size: int) -> bytes:
+        if size <= 0:
+            return b""
+        self.m.check(addr, size, False)
+        return bytes(self.m.uc.mem_read(addr, size))
+
+    def write(self, addr: int, data: bytes) -> None:
+        if data:
+            self.m.check(addr, len(data), True)
+            self.m.uc.mem_write(addr, bytes(data))
+
+    def cstring(self, addr: int, limit: int) -> bytes | None:
+        end = min(self.m.mapped_end(addr), addr + limit)
+        out = bytearray()
+        pos = addr
+        while pos < end:
+            chunk = bytes(self.m.uc.mem_read(pos, min(PAGE - pos % PAGE, end - pos)))
+            nul = chunk.find(b"\0")
+            if nul >= 0:
+                return bytes(out + chunk[:nul])
+            out += chunk
+            pos += len(chunk)
+        return bytes(out) if len(out) >= limit else None
+
+    def module_at(self, addr: int) -> str | None:
+        span = self.m._span(addr)
+        return span[2].name if span else None
+
+    def where(self, addr: int) -> str:
+        return self.m.where(addr)
