@@ -1,11 +1,18 @@
-"""The legacy 2.4 path: build the ``struct module`` header the way modutils did.
+"""The module header at offset 0 of the image, on both load paths.
 
-A plain (not prelinked) object carries no header, so the loader reserves one
-at offset 0 of the image (modutils' ``.this`` section), fills it after
-relocation, and adds a ``.kmodtab`` of ``struct module_ref`` for the modules
-whose exports it uses (userspace fills ``dep``; the kernel links ``ref`` and
-``next_ref``).  ``size_of_struct`` is ``sizeof(struct module)``, so an
+Legacy path: a plain object carries no header, so the loader reserves one at
+offset 0 (modutils' ``.this`` section) and fills a 2.4 ``struct module``
+after relocation.  ``size_of_struct`` is ``sizeof(struct module)``, so an
 unpatched kernel accepts it, and the name lives inside the image.
+
+New path: the prelinked object's ``struct module_new`` is already there and
+relocated; the loader only adds what ``module.c`` cannot know: the modules it
+depends on (Zippel: "module deps have to be added ... could as well be
+managed in user space") and the autoclean flag.
+
+Both paths add a ``.kmodtab`` of ``struct module_ref`` for the modules whose
+exports the module uses; userspace fills ``dep``, the kernel links ``ref``
+and ``next_ref``.
 """
 
 from __future__ import annotations
@@ -26,7 +33,7 @@ def header_piece(word_size: int) -> tuple[str, int, int]:
     return (HEADER, modstruct.sizeof_module(word_size), word_size)
 
 
-def extra_pieces(word_size: int, ndeps: int) -> list[tuple[str, int, int]]:
+def kmodtab_pieces(word_size: int, ndeps: int) -> list[tuple[str, int, int]]:
     if not ndeps:
         return []
     return [(KMODTAB, ndeps * modstruct.sizeof(word_size, "module_ref"), word_size)]
@@ -41,6 +48,19 @@ def _section_span(obj: ElfObject, layout: Layout, base: int, name: str) -> tuple
     return start, start + sec.size
 
 
+def _write_kmodtab(
+    image: bytearray, word: int, layout: Layout, base: int, deps: Sequence[int]
+) -> dict[str, int]:
+    """The ``deps``/``ndeps`` header fields after writing the table (empty without deps)."""
+    if not deps:
+        return {}
+    kmodtab = layout.extra_offset[KMODTAB]
+    rows = [{"dep": dep, "ref": base} for dep in deps]
+    table = modstruct.build_array(word, "module_ref", rows)
+    image[kmodtab : kmodtab + len(table)] = table
+    return {"ndeps": len(deps), "deps": base + kmodtab}
+
+
 def fill_header(
     image: bytearray,
     obj: ElfObject,
@@ -51,7 +71,7 @@ def fill_header(
     deps: Sequence[int],
     autoclean: bool = False,
 ) -> None:
-    """Write the 2.4 ``struct module`` (and ``.kmodtab``) into the image in place."""
+    """Legacy path: write a complete 2.4 ``struct module`` (and ``.kmodtab``) in place."""
     word = obj.word_size
     syms_start, syms_end = _section_span(obj, layout, base, "__ksymtab")
     ex_start, ex_end = _section_span(obj, layout, base, "__ex_table")
@@ -66,13 +86,26 @@ def fill_header(
         "cleanup": symbols.get("cleanup_module", 0),
         "ex_table_start": ex_start,
         "ex_table_end": ex_end,
+        **_write_kmodtab(image, word, layout, base, deps),
     }
-    if deps:
-        kmodtab = layout.extra_offset[KMODTAB]
-        rows = [{"dep": dep, "ref": base} for dep in deps]
-        table = modstruct.build_array(word, "module_ref", rows)
-        image[kmodtab : kmodtab + len(table)] = table
-        fields.update(ndeps=len(deps), deps=base + kmodtab)
     header = modstruct.build_module(word, fields)
     offset = layout.extra_offset[HEADER]
     image[offset : offset + len(header)] = header
+
+
+def complete_new_header(
+    image: bytearray,
+    word: int,
+    layout: Layout,
+    base: int,
+    *,
+    deps: Sequence[int],
+    autoclean: bool = False,
+) -> None:
+    """New path: add deps and the autoclean flag to the object's ``struct module_new``."""
+    fields = _write_kmodtab(image, word, layout, base, deps)
+    if autoclean:
+        fields["flags"] = modstruct.MOD_AUTOCLEAN
+    for name, value in fields.items():
+        field = modstruct.layout(word, "module").field(name)
+        image[field.offset : field.offset + field.size] = value.to_bytes(field.size, "little")

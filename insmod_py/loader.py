@@ -14,7 +14,7 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from . import legacy
+from . import header as module_header
 from .backends.base import Backend, ImageInfo, Region
 from .elf import ElfObject, Symbol
 from .elf import constants as C
@@ -101,11 +101,8 @@ def link(
     word = obj.word_size
     strings_size = sum(len(s) for p in params for s in p.strings)
     extras = [(PARAM_STRINGS, strings_size, 1)] if strings_size else []
-    if kind == "legacy":
-        extras += legacy.extra_pieces(word, len(binding.used_modules))
-        header_piece = legacy.header_piece(word)
-    else:
-        header_piece = None
+    extras += module_header.kmodtab_pieces(word, len(binding.used_modules))
+    header_piece = module_header.header_piece(word) if kind == "legacy" else None
     layout = lay_out(obj, name_bytes, args_bytes, header=header_piece, extras=extras)
     base = allocate(layout.size)
     values = symbol_values(obj, binding, layout, base)
@@ -131,13 +128,12 @@ def link(
 
     _write_params(image, obj, layout, base, values, params)
     symbols = _symbol_map(obj, values)
+    bases = module_bases or {}
+    deps = [bases.get(m, 0) for m in binding.used_modules]
     if kind == "legacy":
-        bases = module_bases or {}
-        legacy.fill_header(
-            image, obj, layout, base, symbols,
-            deps=[bases.get(m, 0) for m in binding.used_modules],
-            autoclean=autoclean,
-        )  # fmt: skip
+        module_header.fill_header(image, obj, layout, base, symbols, deps=deps, autoclean=autoclean)
+    else:
+        module_header.complete_new_header(image, word, layout, base, deps=deps, autoclean=autoclean)
     return LinkedModule(
         name, base, bytes(image), layout, kind, symbols, binding.used_modules,
         _image_info(obj, layout, base, values),
@@ -210,7 +206,9 @@ def _image_info(obj: ElfObject, layout: Layout, base: int, values: list[int]) ->
         if piece.index >= 0:
             kind = _region_kind(obj.sections[piece.index].flags)
         else:
-            kind = "data" if piece.nobits or piece.name in legacy.WRITABLE_PIECES else "rodata"
+            kind = (
+                "data" if piece.nobits or piece.name in module_header.WRITABLE_PIECES else "rodata"
+            )
         regions.append(Region(base + piece.offset, piece.size, kind))
     placed = layout.section_offset
     symbols = sorted(
@@ -251,9 +249,11 @@ def load(
             module_bases=bases, autoclean=autoclean, params=params,
         )  # fmt: skip
         backend.init_module(name, linked.image, linked.info)
-    except BaseException:
+    except BaseException as exc:
         if created:  # 2.4 insmod: a created module that did not start is deleted again
             with contextlib.suppress(KernelError):
                 backend.delete_module(name)
+        if isinstance(exc, LoadError):
+            exc.with_file(obj.path)  # "hello.o: init_module: Device or resource busy"
         raise
     return linked

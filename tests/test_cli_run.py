@@ -1,0 +1,145 @@
+"""The example modules run through the real `pyinsmod` command, one process per step.
+
+Each step is a separate process, so these tests also prove that the simulated
+kernel's state (module list, module memory, kernel log) survives between
+invocations, as a 2.4 kernel's did between insmod and rmmod.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+PYINSMOD = [sys.executable, "-m", "insmod_py"]
+
+
+class Session:
+    """Runs pyinsmod against one private simulated kernel."""
+
+    def __init__(self, state: Path, examples: Path) -> None:
+        self.state = state
+        self.examples = examples
+
+    def run(self, *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run(
+            [*PYINSMOD, *args],
+            capture_output=True,
+            text=True,
+            env={"PYINSMOD_STATE": str(self.state), "PATH": "/usr/bin:/bin"},
+            timeout=60,
+        )
+        assert (proc.returncode == 0) == ok, proc.stdout + proc.stderr
+        assert "Traceback" not in proc.stderr
+        return proc
+
+    def obj(self, name: str) -> str:
+        return str(self.examples / name)
+
+    def dmesg(self) -> list[str]:
+        return self.run("dmesg").stdout.splitlines()
+
+    def lsmod(self) -> str:
+        return self.run("lsmod").stdout
+
+
+@pytest.fixture
+def kernel(built: Path, tmp_path: Path) -> Session:
+    return Session(tmp_path / "state", built / "i386" / "examples")
+
+
+def one_error_line(proc: subprocess.CompletedProcess[str]) -> str:
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("pyinsmod: ")
+    return lines[0]
+
+
+def test_hello_init_and_cleanup_print_what_the_c_code_says(kernel: Session) -> None:
+    kernel.run(kernel.obj("hello.pre.o"))
+    assert kernel.dmesg() == [
+        "<6>hello: Hello, world! count=3 magic=c0ffee",
+        "<6>hello: ops gave 6 and 16, sum 22",
+        '<6>hello: weak hook returned 105, scratch "ok"',
+    ]
+    assert kernel.lsmod().splitlines()[1].split()[:3] == ["hello", kernel.lsmod().split()[5], "0"]
+    kernel.run("rmmod", "hello")
+    # cleanup re-reads the global init changed, in a later process: memory persisted
+    assert kernel.dmesg()[-1] == "<6>hello: Goodbye, world! count=13"
+    assert "hello" not in kernel.lsmod()
+
+
+def test_parameters_reach_the_module_before_init(kernel: Session) -> None:
+    kernel.run(kernel.obj("params.o"), "i=5", "h=1", "b=7", "s=xyz", "a=9,8", "c=hello")
+    assert kernel.dmesg() == [
+        "<6>params: i=5",
+        "<6>params: h=1",
+        "<6>params: b=7",
+        "<6>params: s=xyz",
+        "<6>params: a=9,8,3,4",
+        "<6>params: c=hello",
+    ]
+
+
+def test_bad_parameter_is_one_line_naming_it(kernel: Session) -> None:
+    line = one_error_line(kernel.run(kernel.obj("params.o"), "nosuch=1", ok=False))
+    assert line.endswith("params.o: invalid parameter nosuch")
+    assert "params" not in kernel.lsmod()
+
+
+def test_user_calls_the_exporter_and_pins_it(kernel: Session) -> None:
+    kernel.run(kernel.obj("exporter.o"))
+    kernel.run(kernel.obj("user.pre.o"))
+    assert "<6>user: exporter_add(2, 3) = 5, exporter_value = 42" in kernel.dmesg()
+    assert "[user]" in kernel.lsmod()
+    line = one_error_line(kernel.run("rmmod", "exporter", ok=False))
+    assert line.startswith("pyinsmod: exporter: delete_module: Device or resource busy")
+    kernel.run("rmmod", "user")
+    kernel.run("rmmod", "exporter")
+    assert kernel.dmesg()[-2:] == ["<6>user: done", "<6>exporter: done"]
+
+
+def test_user_without_exporter_lists_every_unresolved_symbol(kernel: Session) -> None:
+    line = one_error_line(kernel.run(kernel.obj("user.o"), ok=False))
+    assert "user.o: unresolved symbols" in line
+    assert "exporter_add" in line and "exporter_value" in line
+
+
+def test_failing_init_reports_errno_and_leaves_nothing(kernel: Session) -> None:
+    line = one_error_line(kernel.run(kernel.obj("failinit.o"), ok=False))
+    assert line.endswith("failinit.o: init_module: Device or resource busy")
+    assert "<4>failinit: refusing to load" in kernel.dmesg()
+    assert "failinit" not in kernel.lsmod()
+
+
+@pytest.mark.parametrize(
+    ("name", "oops"),
+    [
+        ("nullderef.pre.o", "NULL pointer dereference at 00000000, EIP c88"),
+        ("loop.o", "init_module did not return within"),
+    ],
+)
+def test_faulting_init_is_an_oops_and_leaves_nothing(kernel: Session, name: str, oops: str) -> None:
+    line = one_error_line(kernel.run(kernel.obj(name), ok=False))
+    assert oops in line and "<init_module+0x" in line
+    assert name.split(".")[0] not in kernel.lsmod()
+    kernel.run(kernel.obj("hello.o"))  # the kernel is still usable
+    assert "hello" in kernel.lsmod()
+
+
+def test_module_holding_a_reference_cannot_be_removed(kernel: Session) -> None:
+    kernel.run(kernel.obj("chardev.o"), "hold=1")
+    assert "<6>chardev: holding a reference" in kernel.dmesg()
+    line = one_error_line(kernel.run("rmmod", "chardev", ok=False))
+    assert line.endswith("chardev: delete_module: Device or resource busy")
+    assert "chardev" in kernel.lsmod()
+
+
+def test_new_header_on_unpatched_kernel_is_refused_with_einval(kernel: Session) -> None:
+    proc = kernel.run("load", "--kernel", "unpatched", "--new", kernel.obj("hello.pre.o"), ok=False)
+    assert "init_module: Invalid argument" in one_error_line(proc)
+    assert "hello" not in kernel.lsmod()
+    kernel.run("load", "--kernel", "unpatched", "--legacy", kernel.obj("hello.pre.o"))
+    assert "hello" in kernel.lsmod()
