@@ -16,6 +16,7 @@ import time
 from bisect import bisect_right
 from dataclasses import dataclass
 
+from insmod_py import modstruct
 from insmod_py.backends.base import Region
 
 from .printf import ArgSource
@@ -81,6 +82,8 @@ def run_function(
 
 # ---------------------------------------------------------------- internals
 
+MAX_FIXUPS = 10_000  # a fixup that faults again forever still ends
+
 _INTERRUPTS = {
     0: "divide error",
     1: "debug trap",
@@ -124,6 +127,7 @@ class _Machine:
         self.vmalloc = Heap(lay.vmalloc_base, lay.vmalloc_size, _sizes(runtime.vmalloc))
         self._symbols()
         self._protect()
+        self.fixups = self._exception_fixups()
         uc = u.Uc(u.UC_ARCH_X86, u.UC_MODE_32 if lay.word == 4 else u.UC_MODE_64)
         if lay.word == 8:
             uc.ctl_set_tlb_mode(u.UC_TLB_VIRTUAL)  # else addresses are cut to 52 bits
@@ -222,6 +226,26 @@ class _Machine:
             uc.mem_write(m.base, bytes(m.memory))
         self.started = True
 
+    def _exception_fixups(self) -> dict[int, int]:
+        """insn -> fixup from every live module's __ex_table, as 2.4's
+        search_exception_table found them: through the header at the module base,
+        for modules that are running or initialising."""
+        word = self.lay.word
+        entry = modstruct.sizeof(word, "exception_table_entry")
+        live = modstruct.MOD_RUNNING | modstruct.MOD_INITIALIZING
+        fixups: dict[int, int] = {}
+        for m in self.modules:
+            if len(m.memory) < modstruct.sizeof_module(word):
+                continue
+            head = modstruct.parse_module(word, m.memory)
+            start, end = head["ex_table_start"], head["ex_table_end"]
+            if not head["flags"] & live or not m.base <= start <= end <= m.base + len(m.memory):
+                continue
+            for at in range(start - m.base, end - m.base - entry + 1, entry):
+                insn = int.from_bytes(m.memory[at : at + word], "little")
+                fixups[insn] = int.from_bytes(m.memory[at + word : at + 2 * word], "little")
+        return fixups
+
     def _hooks(self) -> None:
         u, uc, lay = self.u, self.uc, self.lay
         stubs_end = lay.stub_base + PAGE - 1
@@ -291,11 +315,20 @@ class _Machine:
         uc.reg_write(self.SP, sp)
         self.entry = entry
         began = time.monotonic()
-        try:
-            uc.emu_start(entry, lay.sentinel, timeout=int(timeout * 1e6), count=budget)
-        except u.UcError as e:
-            if self.failure is None:
-                self.failure = self._translate(e)
+        pc = entry
+        for _ in range(MAX_FIXUPS):
+            left = timeout - (time.monotonic() - began)
+            try:
+                uc.emu_start(pc, lay.sentinel, timeout=max(int(left * 1e6), 1), count=budget)
+            except u.UcError as e:
+                fixup = self._fixup_for()
+                if fixup is not None:  # 2.4's do_page_fault: resume at the __ex_table fixup
+                    pc, self.fault = fixup, None
+                    uc.reg_write(self.PC, pc)
+                    continue
+                if self.failure is None:
+                    self.failure = self._translate(e)
+            break
         if self.failure is not None:
             raise self.failure
         pc = uc.reg_read(self.PC)
@@ -308,6 +341,16 @@ class _Machine:
             raise Oops(f"Oops: {name} did not return within {limit} (loop?), {self._eip(pc)}")
         ret = uc.reg_read(self.AX) & 0xFFFFFFFF
         return ret - (1 << 32) if ret >> 31 else ret
+
+    def _fixup_for(self) -> int | None:
+        """The fixup address when a data access faulted at an __ex_table instruction."""
+        u = self.u
+        if self.failure is not None or self.fault is None:
+            return None
+        access, _addr, pc = self.fault
+        if access not in (u.UC_MEM_READ_UNMAPPED, u.UC_MEM_WRITE_UNMAPPED):
+            return None
+        return self.fixups.get(pc)
 
     def _translate(self, err) -> Oops:
         u = self.u
