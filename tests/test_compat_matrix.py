@@ -33,7 +33,8 @@ LOADABLE = {
     "tables": ("<6>tables: probe(NULL) = -14", ()),
 }
 CELLS = [
-    (name, obj, header, kernel)
+    (arch, name, obj, header, kernel)
+    for arch in ("i386", "x86_64")
     for name in LOADABLE
     for obj in ("plain", "prelinked")
     for header in ("legacy", "new")
@@ -49,13 +50,13 @@ def expected(obj: str, header: str, kernel: str) -> str:
     return "loads"
 
 
-@pytest.mark.parametrize(("name", "obj_kind", "header", "kernel"), CELLS)
+@pytest.mark.parametrize(("arch", "name", "obj_kind", "header", "kernel"), CELLS)
 def test_compat_cell(
-    built: Path, tmp_path: Path, name: str, obj_kind: str, header: str, kernel: str
+    built: Path, tmp_path: Path, arch: str, name: str, obj_kind: str, header: str, kernel: str
 ) -> None:
-    arch_dir = built / "i386" / "examples"
+    arch_dir = built / arch / "examples"
     suffix = ".pre.o" if obj_kind == "prelinked" else ".o"
-    backend = SimBackend(state_dir=str(tmp_path), arch="i386", variant=kernel)
+    backend = SimBackend(state_dir=str(tmp_path), arch=arch, variant=kernel)
     if name == "user":  # its symbols come from a loaded exporter
         load(read_object(str(arch_dir / "exporter.o")), backend, name="exporter", header="legacy")
     before = {m.name for m in backend.modules()}
@@ -87,9 +88,12 @@ def test_compat_cell(
     assert f"[{name}]" not in backend.proc_ksyms()
 
 
-def test_exporter_cannot_be_removed_while_its_user_is_loaded(built: Path, tmp_path: Path) -> None:
-    arch_dir = built / "i386" / "examples"
-    backend = SimBackend(state_dir=str(tmp_path), arch="i386")
+@pytest.mark.parametrize("arch", ["i386", "x86_64"])
+def test_exporter_cannot_be_removed_while_its_user_is_loaded(
+    built: Path, tmp_path: Path, arch: str
+) -> None:
+    arch_dir = built / arch / "examples"
+    backend = SimBackend(state_dir=str(tmp_path), arch=arch)
     load(read_object(str(arch_dir / "exporter.pre.o")), backend, name="exporter")
     load(read_object(str(arch_dir / "user.pre.o")), backend, name="user", header="legacy")
     with pytest.raises(KernelError) as err:
