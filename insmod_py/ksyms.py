@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from .errors import SymbolError
 
 _VERSION_SUFFIX = re.compile(r"_R(?:smp_)?[0-9a-fA-F]{8}$")
+_HEX = re.compile(r"[0-9a-fA-F]+")
 
 # nm type letters that are not definitions a module could link against.
 _SKIPPED_TYPES = frozenset("UNnw-?")
@@ -63,7 +64,12 @@ class SymbolTable:
         """Exact name first, then the versioned/unversioned twin."""
         sym = self._by_name.get(name)
         if sym is None:
-            sym = self._by_base.get(strip_version(name))
+            base = strip_version(name)
+            sym = self._by_base.get(base)
+            # Both sides versioned with different CRCs: the interface changed, and
+            # modutils only compared without versions when one side had none.
+            if sym is not None and base != name and strip_version(sym.name) != sym.name:
+                return None
         return sym
 
     def __contains__(self, name: object) -> bool:
@@ -102,6 +108,8 @@ def parse_symbols(text: str, source: str = "<symbols>") -> SymbolTable:
         if len(fields) >= 2 and fields[-1].startswith("[") and fields[-1].endswith("]"):
             module = fields.pop()[1:-1] or None
         try:
+            if not _HEX.fullmatch(fields[0]):  # int() would take "-5", "0x1", "c0_10"
+                raise ValueError(fields[0])
             value = int(fields[0], 16)
         except (ValueError, IndexError):
             reason = f"line {lineno}: not a symbol line: {raw[:60]!r}"

@@ -82,6 +82,14 @@ class RelocTable:
     addends: list[int]  # all 0 for SHT_REL: the addend is in the word
 
 
+def _machine_name(e_machine: int) -> str:
+    """``EM_ARM (40)`` for a machine we do not load, from pyelftools' e_machine table."""
+    from elftools.elf.enums import ENUM_E_MACHINE
+
+    names = {v: k for k, v in ENUM_E_MACHINE.items() if k != "_default_"}
+    return f"{names[e_machine]} ({e_machine})" if e_machine in names else f"{e_machine}"
+
+
 class ElfObject:
     """A validated ET_REL object held in memory."""
 
@@ -112,7 +120,9 @@ class ElfObject:
         if e_type != C.ET_REL:
             raise self._fail(f"not a relocatable object (e_type {e_type}); a module must be ET_REL")
         if e_machine not in _MACHINE_CLASS:
-            raise self._fail(f"unsupported machine {e_machine} (supported: i386, x86_64)")
+            raise self._fail(
+                f"unsupported machine {_machine_name(e_machine)} (supported: i386, x86_64)"
+            )
         if _MACHINE_CLASS[e_machine] != elfclass:
             raise self._fail(f"{C.MACHINE_NAMES[e_machine]} object with the wrong ELF class")
         if e_version != C.EV_CURRENT:
