@@ -81,7 +81,7 @@ def cli() -> None:
 
 
 @cli.command()
-@click.argument("module", type=click.Path(dir_okay=False))
+@click.argument("module")
 @click.argument("args", nargs=-1)
 @click.option("-n", "--dry-run", is_flag=True, help="Link only, load nothing (needs no kernel).")
 @click.option(
@@ -192,15 +192,14 @@ def _map_json(linked: Any) -> dict[str, Any]:
 
 
 def _write_outputs(linked: Any, blob_path: str | None, map_file: str | None) -> None:
-    from .fsutil import atomic_write
+    from .fsutil import atomic_write_all
 
     outputs = []
     if blob_path:
         outputs.append((blob_path, linked.image))
     if map_file:
         outputs.append((map_file, (json.dumps(_map_json(linked), indent=1) + "\n").encode()))
-    for path, data in outputs:
-        atomic_write(path, data)
+    atomic_write_all(outputs)
 
 
 def _format_map(linked: Any, word_size: int) -> str:
@@ -218,7 +217,7 @@ def _format_map(linked: Any, word_size: int) -> str:
 
 
 @cli.command()
-@click.argument("module", type=click.Path(dir_okay=False))
+@click.argument("module")
 @click.option("-o", "--output", metavar="OUT", help="Output object (default: MODULE with .pre.o).")
 def prelink(module: str, output: str | None) -> None:
     """Embed struct module_new into MODULE: ld -r MODULE kernel_stub/module.o -T lds/modules.lds.
@@ -240,7 +239,7 @@ def prelink(module: str, output: str | None) -> None:
 
 
 @cli.command()
-@click.argument("module", type=click.Path(dir_okay=False))
+@click.argument("module")
 @click.option("-a", "--author", "fields", flag_value="author", multiple=True, help="Author only.")
 @click.option("-d", "--description", "fields", flag_value="description", multiple=True,
               help="Description only.")  # fmt: skip

@@ -1,16 +1,21 @@
-"""Atomic file output: a reader sees the old file or the whole new one, never half."""
+"""Atomic file output: a reader sees the old file or the whole new one, never half.
+
+Several outputs of one command are written as a group: every temporary file
+is complete before the first rename, so a failure leaves none of them.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import tempfile
+from collections.abc import Sequence
 
 from .errors import LoadError
 
 
-def atomic_write(path: str, data: bytes, mode: int = 0o644) -> None:
-    """Write ``data`` to a temporary file beside ``path``, then rename it over ``path``."""
+def _write_temp(path: str, data: bytes, mode: int) -> str:
+    """A complete temporary file beside ``path``; its name is returned."""
     directory = os.path.dirname(os.path.abspath(path))
     try:
         fd, tmp = tempfile.mkstemp(prefix=".pyinsmod-", dir=directory)
@@ -20,10 +25,31 @@ def atomic_write(path: str, data: bytes, mode: int = 0o644) -> None:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
         os.chmod(tmp, mode)
-        os.replace(tmp, path)
     except BaseException as exc:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         if isinstance(exc, OSError):
             raise LoadError(f"cannot write: {exc.strerror}", file=path) from None
         raise
+    return tmp
+
+
+def atomic_write_all(outputs: Sequence[tuple[str, bytes]], mode: int = 0o644) -> None:
+    """Write every ``(path, data)``, or none of them."""
+    temps: list[tuple[str, str]] = []
+    try:
+        for path, data in outputs:
+            temps.append((_write_temp(path, data, mode), path))
+        for tmp, path in temps:
+            os.replace(tmp, path)
+    except OSError as exc:
+        raise LoadError(f"cannot write: {exc.strerror}", file=path) from None
+    finally:
+        for tmp, _ in temps:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)  # only the ones not renamed are still there
+
+
+def atomic_write(path: str, data: bytes, mode: int = 0o644) -> None:
+    """Write one file atomically."""
+    atomic_write_all([(path, data)], mode)

@@ -125,6 +125,11 @@ def parse_symbols(text: str, source: str = "<symbols>") -> SymbolTable:
             continue
         any_nonzero = any_nonzero or value != 0
         table.add(KernelSymbol(name, value, module, exported=kind.isupper()))
+    if count and not len(table):
+        raise SymbolError(
+            "no symbol definitions, only undefined 'U' lines (nm output of an object?)",
+            file=source,
+        )
     if count and not any_nonzero:
         raise SymbolError(
             "every address is 0 (hidden by kptr_restrict?): read it as root or use System.map",
@@ -143,6 +148,8 @@ def load_symbols(path: str | os.PathLike[str]) -> SymbolTable:
         raise SymbolError("not a text symbol file", file=name) from None
     except OSError as exc:
         raise SymbolError(exc.strerror or str(exc), file=name) from None
+    if not text.strip():
+        raise SymbolError("empty symbol file", file=name)
     return parse_symbols(text, name)
 
 

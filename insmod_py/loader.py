@@ -105,6 +105,7 @@ def link(
     header_piece = module_header.header_piece(word) if kind == "legacy" else None
     layout = lay_out(obj, name_bytes, args_bytes, header=header_piece, extras=extras)
     base = allocate(layout.size)
+    _check_base(obj, layout, base)
     values = symbol_values(obj, binding, layout, base)
 
     image = bytearray(layout.size)
@@ -179,6 +180,22 @@ def _write_params(
                 file=obj.path,
             )
         image[offset : offset + len(data)] = data
+
+
+def _check_base(obj: ElfObject, layout: Layout, base: int) -> None:
+    """The base must keep every section aligned and the module inside the address space."""
+    align = max((p.align for p in layout.pieces), default=1)
+    if base % align:
+        raise LoadError(
+            f"base {base:#x} is not aligned to {align} bytes (the largest section alignment)",
+            file=obj.path,
+        )
+    if base < 0 or base + layout.size > 1 << (8 * obj.word_size):
+        raise LoadError(
+            f"base {base:#x} + size {layout.size:#x} is outside the "
+            f"{8 * obj.word_size}-bit address space",
+            file=obj.path,
+        )
 
 
 def _display_name(obj: ElfObject, sym: Symbol) -> str:

@@ -71,6 +71,12 @@ def bind(obj: ElfObject, table: SymbolTable, *, gpl_ok: bool = True) -> Binding:
                 used.setdefault(provider.module)
         elif undefined and not weak and sym.name not in missing:
             missing.append(sym.name)
+    if "_GLOBAL_OFFSET_TABLE_" in missing:
+        raise SymbolError(
+            "position-independent code (needs _GLOBAL_OFFSET_TABLE_): a module has no GOT; "
+            "rebuild it with -fno-pic",
+            file=obj.path,
+        )
     if missing:
         noun = "symbol" if len(missing) == 1 else "symbols"
         raise SymbolError(f"unresolved {noun} {', '.join(missing)}", file=obj.path)

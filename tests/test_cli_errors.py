@@ -242,11 +242,6 @@ def test_ksyms_directory_is_named(tmp_path: Path, good_i386: bytes) -> None:
     assert_one_error_line(proc, "syms", "Is a directory")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="cli.py: click.Path(dir_okay=False) turns a directory into a click usage error "
-    "(exit 2, three lines) before read_object can report it",
-)
 def test_module_directory_is_one_line_exit_1(tmp_path: Path) -> None:
     (tmp_path / "ksyms.txt").write_text(GOOD_KSYMS)
     (tmp_path / "dir.o").mkdir()
@@ -264,11 +259,6 @@ def test_unwritable_output_directory_is_one_line_naming_the_output(
     assert not (tmp_path / "nodir").exists()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="cli.py _write_outputs writes -O before --map-file: when the map cannot be "
-    "written the image is left behind",
-)
 def test_failed_map_write_leaves_no_image_behind(tmp_path: Path, good_i386: bytes) -> None:
     (tmp_path / "mod.o").write_bytes(good_i386)
     (tmp_path / "ksyms.txt").write_text(GOOD_KSYMS)
@@ -278,11 +268,6 @@ def test_failed_map_write_leaves_no_image_behind(tmp_path: Path, good_i386: byte
     assert not (tmp_path / "img").exists()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="no range check on --base: a base beyond 32 bits ends in a construct traceback "
-    "while the legacy header is built",
-)
 def test_base_beyond_the_address_width_is_one_line_exit_1(tmp_path: Path, good_i386: bytes) -> None:
     (tmp_path / "mod.o").write_bytes(good_i386)
     (tmp_path / "ksyms.txt").write_text(GOOD_KSYMS)

@@ -274,3 +274,15 @@ def test_versioned_reference_with_a_different_crc_is_not_found() -> None:
     assert table.lookup("printk_R00000000") is None
     assert table.lookup("printk_Rsmp_1b7d4074") is None
     assert table.lookup("printk_R1b7d4074").value == 0xC0116B40
+
+
+def test_an_empty_symbol_file_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "empty"
+    path.write_text("\n")
+    with pytest.raises(SymbolError, match="empty symbol file"):
+        load_symbols(str(path))
+
+
+def test_nm_output_of_an_object_is_refused_with_a_hint() -> None:
+    with pytest.raises(SymbolError, match="only undefined 'U' lines"):
+        parse_symbols("00000000 U printk\n00000000 U kmalloc\n", "nm.txt")
