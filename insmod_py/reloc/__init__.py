@@ -44,6 +44,7 @@ class MachineRelocs:
     recipes: dict[int, Recipe]
     type_names: dict[int, str]  # every known type, supported or not, for messages
     zero_target: bool = False  # refuse a RELA target that is already non-zero (kernel rule)
+    overflow_hint: str = ""  # appended to overflow errors
 
     def type_name(self, rtype: int) -> str:
         return self.type_names.get(rtype, f"type {rtype}")
@@ -127,7 +128,8 @@ def apply_table(
             raise RelocError(
                 f"relocation overflow: {machine.type_name(rtype)} against "
                 f"{names[table.symbols[i]] or '(section)'} in {section.name}+{offset:#x}: "
-                f"value {value:#x} does not fit",
+                f"value {value & address_mask:#x} does not fit in {size * 8} bits "
+                f"({recipe.check.value}){machine.overflow_hint}",
                 file=path,
             )
         struct.pack_into(fmt, image, where, value & ((1 << (size * 8)) - 1))

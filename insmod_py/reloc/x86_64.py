@@ -23,6 +23,8 @@ RELOCS = MachineRelocs(
     rela=True,
     address_bits=64,
     zero_target=True,
+    # The kernel's own words (arch/x86/kernel/module.c) for the usual cause.
+    overflow_hint="; likely not compiled with -mcmodel=kernel",
     recipes={
         0: Recipe("R_X86_64_NONE", 0),
         1: Recipe("R_X86_64_64", 8),
