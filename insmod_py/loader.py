@@ -115,7 +115,7 @@ def link(
     image[layout.name_offset : layout.name_offset + len(name_bytes)] = name_bytes
     image[layout.args_offset : layout.args_offset + len(args_bytes)] = args_bytes
 
-    names = [_display_name(obj, s) for s in obj.symbols]
+    names = obj.symbol_names  # called only to word an error message
     for sec in obj.relocation_sections():
         table_ = obj.relocations(sec)
         target_offset = layout.section_offset.get(table_.target.index)
@@ -128,7 +128,7 @@ def link(
         apply_table(image, table_, values, names, target_offset, base, relocs, obj.path)
 
     _write_params(image, obj, layout, base, values, params)
-    symbols = _symbol_map(obj, values)
+    symbols = _symbol_map(obj, values, layout)
     bases = module_bases or {}
     deps = [bases.get(m, 0) for m in binding.used_modules]
     if kind == "legacy":
@@ -205,11 +205,15 @@ def _display_name(obj: ElfObject, sym: Symbol) -> str:
     return sym.name
 
 
-def _symbol_map(obj: ElfObject, values: list[int]) -> dict[str, int]:
+def _symbol_map(obj: ElfObject, values: list[int], layout: Layout) -> dict[str, int]:
+    """Named symbols with an address in the image or outside it (kernel, ABS)."""
+    placed = layout.section_offset
     result: dict[str, int] = {}
     for sym in obj.symbols[1:]:
         if not sym.name or sym.type in (C.STT_SECTION, C.STT_FILE):
             continue
+        if sym.shndx < C.SHN_LORESERVE and sym.shndx != C.SHN_UNDEF and sym.shndx not in placed:
+            continue  # defined in a section that is not loaded (.modinfo strings)
         if sym.bind != C.STB_LOCAL or sym.name not in result:
             result[sym.name] = values[sym.index]
     return result
