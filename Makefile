@@ -25,6 +25,7 @@ $(STAMP): setup.cfg pyproject.toml
 venv: $(STAMP)
 
 include mk/modules.mk
+include mk/corpus.mk
 
 demo: venv modules
 	@tools/demo $(VENV)/bin/pyinsmod $(BUILD)

@@ -357,6 +357,16 @@ def dmesg(arch: str, state_dir: str | None, clear: bool) -> None:
         be.clear_dmesg()
 
 
+def _register_subcommands() -> None:
+    """Commands that live in their own modules (kept out of this thin shell)."""
+    from .depmod_cmd import register as register_depmod
+
+    register_depmod(cli)
+
+
+_register_subcommands()
+
+
 def main(argv: list[str] | None = None) -> NoReturn:
     """Entry point: run the CLI, turning a LoadError into one line and exit status 1."""
     try:

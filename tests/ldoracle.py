@@ -1,109 +1,24 @@
-"""GNU ld as the oracle: link the same object at the addresses we chose.
+"""GNU ld as the oracle: moved to :mod:`insmod_py.oracle` (shared with the corpus run).
 
-What ld would do on its own, and how each is neutralised so the comparison
-is like with like (see also shared/reference/real-modules-and-ld-oracle.md):
-
-* section placement: a linker script gives every non-empty SHF_ALLOC input
-  section its own output section at exactly the address of our layout, and
-  ``/DISCARD/`` takes everything else (.comment, .note.GNU-stack, .modinfo,
-  debug info);
-* special handling by name (.eh_frame is parsed and rewritten, build-id notes
-  are dropped, .note.gnu.property is merged): ld gets a copy of the object in
-  which every ALLOC section's name loses its first character (``sh_name + 1``),
-  so ld treats each as an ordinary section;
-* SHF_MERGE string/constant sections are deduplicated by ld but copied
-  verbatim by a kernel: the copy has SHF_MERGE|SHF_STRINGS cleared;
-* symbols from outside the object (kernel symbols, ``__this_module``,
-  ``__module_name``/``__module_args``), COMMON symbols and weak definitions
-  overridden by the kernel are defined in the script as ``name = value;``
-  with the values our resolver chose: ld then checks that each relocation
-  computes the same bytes from the same symbol values.  (COMMON placement
-  itself is checked separately: aligned and not overlapping.)
-* the loader-made legacy header and .kmodtab are not ld's business and are
-  not compared; every real non-empty ALLOC section is.
+Kept as a re-export so the tests importing ``ldoracle`` keep working.
 """
 
-from __future__ import annotations
+from insmod_py.oracle import (
+    LD_EMULATION,
+    LD_FLAGS,
+    OracleError,
+    OracleResult,
+    compare_with_ld,
+    linker_script,
+    oracle_copy,
+)
 
-import struct
-import subprocess
-from dataclasses import dataclass
-from pathlib import Path
-
-from insmod_py.elf import ElfObject
-from insmod_py.elf import constants as C
-from insmod_py.loader import LinkedModule
-
-LD_EMULATION = {C.EM_386: "elf_i386", C.EM_X86_64: "elf_x86_64"}
-LD_FLAGS = ["-static", "-N", "--no-pie", "-e", "0", "--build-id=none", "-z", "norelro"]
-
-
-@dataclass
-class OracleResult:
-    compared: list[str]  # section names compared byte for byte
-    differing: list[str]  # section names whose bytes differ (empty on success)
-
-
-def _oracle_copy(obj: ElfObject) -> bytes:
-    """The object with ALLOC section names shifted by one byte and SHF_MERGE cleared."""
-    data = bytearray(obj.data)
-    ehdr = "<16sHHIIIIIHHHHHH" if obj.word_size == 4 else "<16sHHIQQQIHHHHHH"
-    shoff = struct.unpack_from(ehdr, data)[6]
-    shsize = 40 if obj.word_size == 4 else 64
-    flag_fmt = "<I" if obj.word_size == 4 else "<Q"
-    for sec in obj.sections:
-        if not sec.alloc:
-            continue
-        at = shoff + sec.index * shsize
-        struct.pack_into("<I", data, at, sec.name and struct.unpack_from("<I", data, at)[0] + 1)
-        struct.pack_into(flag_fmt, data, at + 8, sec.flags & ~(C.SHF_MERGE | C.SHF_STRINGS))
-    return bytes(data)
-
-
-def _script(obj: ElfObject, linked: LinkedModule) -> str:
-    lines = ["SECTIONS", "{"]
-    seen: set[str] = set()
-    for piece in linked.layout.pieces:
-        if piece.index < 0:
-            continue  # empty sections too: symbols like __syms_start live in them
-        name = obj.sections[piece.index].name[1:]
-        assert name not in seen, f"section name {name!r} twice: the script cannot tell them apart"
-        seen.add(name)
-        addr = linked.base + piece.offset
-        lines.append(f"  o{piece.index} {addr:#x} : {{ KEEP(*({name})) }}")
-    lines.append("  /DISCARD/ : { *(*) }")
-    lines.append("}")
-    for sym in obj.symbols[1:]:
-        external = sym.shndx in (C.SHN_UNDEF, C.SHN_COMMON) or sym.bind == C.STB_WEAK
-        if sym.name and sym.bind != C.STB_LOCAL and external and sym.name in linked.symbols:
-            lines.append(f"{sym.name} = {linked.symbols[sym.name]:#x};")
-    return "\n".join(lines) + "\n"
-
-
-def compare_with_ld(obj: ElfObject, linked: LinkedModule, workdir: Path) -> OracleResult:
-    """Link with GNU ld at our addresses and compare every non-empty ALLOC section."""
-    from elftools.elf.elffile import ELFFile
-
-    copy = workdir / "oracle-input.o"
-    script = workdir / "oracle.lds"
-    out = workdir / "oracle-output"
-    copy.write_bytes(_oracle_copy(obj))
-    script.write_text(_script(obj, linked))
-    cmd = ["ld", "-m", LD_EMULATION[obj.machine], *LD_FLAGS, "-T", str(script), "-o", str(out)]
-    proc = subprocess.run([*cmd, str(copy)], capture_output=True, text=True)
-    assert proc.returncode == 0, f"ld failed: {proc.stderr}"
-    compared, differing = [], []
-    with out.open("rb") as fh:
-        elf = ELFFile(fh)
-        for piece in linked.layout.pieces:
-            if piece.index < 0 or piece.size == 0 or piece.nobits:
-                continue
-            name = obj.sections[piece.index].name
-            section = elf.get_section_by_name(f"o{piece.index}")
-            assert section is not None, f"ld dropped {name}"
-            assert section["sh_addr"] == linked.base + piece.offset
-            ours = linked.image[piece.offset : piece.offset + piece.size]
-            compared.append(name)
-            if section.data() != ours:
-                differing.append(name)
-    return OracleResult(compared, differing)
+__all__ = [
+    "LD_EMULATION",
+    "LD_FLAGS",
+    "OracleError",
+    "OracleResult",
+    "compare_with_ld",
+    "linker_script",
+    "oracle_copy",
+]
