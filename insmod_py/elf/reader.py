@@ -3,15 +3,22 @@
 The reader trusts nothing: every offset, size, index and string reference is
 checked against the file before use, so a truncated or hostile object ends in
 one :class:`ElfError` line instead of an IndexError deep in the linker.
-Tables are decoded in bulk with ``struct.iter_unpack`` (no per-entry parsing
-objects), which is what keeps a 170k-relocation module fast.
+Tables are decoded in bulk into columns (``array.array`` views of the raw
+bytes, extended slices, ``bytes.translate``): no Python object per entry,
+which is what keeps a 170k-relocation module fast.  :class:`Symbol` objects
+are still available (``ElfObject.symbols``) for code that is not on the hot path.
 """
 
 from __future__ import annotations
 
 import struct
+import sys
+from array import array
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
+from itertools import accumulate, compress, count
+from operator import add
 
 from ..errors import ElfError
 from . import constants as C
@@ -70,16 +77,61 @@ class Symbol:
 
 
 @dataclass(frozen=True, slots=True)
+class SymbolColumns:
+    """The symbol table as parallel columns indexed by symbol index (the bulk form).
+
+    ``binds``/``types`` are bytes (one per symbol), the others compact arrays;
+    ``names`` is a list of str.  Validated exactly as :attr:`ElfObject.symbols`.
+    """
+
+    names: list[str]
+    values: Sequence[int]
+    sizes: Sequence[int]
+    binds: bytes
+    types: bytes
+    shndx: Sequence[int]
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+
+@dataclass(frozen=True, slots=True)
 class RelocTable:
-    """A relocation section decoded into parallel lists (one entry per index)."""
+    """A relocation section decoded into parallel columns (one entry per index).
+
+    The columns are ``array.array``/``bytes``: sequences of int, like lists.
+    """
 
     section: Section  # the SHT_REL/SHT_RELA section itself
     target: Section  # the section being patched (sh_info)
     is_rela: bool
-    offsets: list[int]
-    types: list[int]
-    symbols: list[int]
-    addends: list[int]  # all 0 for SHT_REL: the addend is in the word
+    offsets: Sequence[int]
+    types: Sequence[int]
+    symbols: Sequence[int]
+    addends: Sequence[int]  # all 0 for SHT_REL: the addend is in the word
+
+
+# bytes.translate tables: st_info -> bind (high nibble) and -> type (low nibble).
+_BIND_OF = bytes(i >> 4 for i in range(256))
+_TYPE_OF = bytes(i & 0xF for i in range(256))
+
+
+def _words(code: str, raw: bytes) -> array:
+    """``raw`` as little-endian integers (array codes I/i: 4 bytes, Q/q: 8 bytes)."""
+    words = array(code, raw)
+    if sys.byteorder == "big":
+        words.byteswap()
+    return words
+
+
+def _low24_of_words(raw: bytes, first: int, stride: int) -> array:
+    """Bytes first..first+2 of every ``stride``-byte entry as 32-bit ints (ELF32 r_sym)."""
+    n = len(raw) // stride
+    buf = bytearray(4 * n)
+    buf[0::4] = raw[first::stride]
+    buf[1::4] = raw[first + 1 :: stride]
+    buf[2::4] = raw[first + 2 :: stride]
+    return _words("I", bytes(buf))
 
 
 def _machine_name(e_machine: int) -> str:
@@ -207,17 +259,60 @@ class ElfObject:
     @cached_property
     def symbols(self) -> tuple[Symbol, ...]:
         """All entries of the symbol table (index 0 included), validated."""
+        cols = self.symbol_columns
+        return tuple(
+            map(Symbol, count(), cols.names, cols.values, cols.sizes, cols.binds, cols.types,
+                cols.shndx)
+        )  # fmt: skip
+
+    def _symbol_sections(self) -> tuple[bytes, bytes] | None:
+        """(symbol table bytes, its string table bytes), validated; None without a table."""
         sec = self.symtab
         if sec is None:
-            return ()
+            return None
         entsize = _SYM_SIZE[self.elfclass]
         if sec.entsize != entsize or sec.size % entsize:
             raise self._fail(f"symbol table entry size {sec.entsize} (expected {entsize})")
         strsec = self.section(sec.link, "symbol string table index")
         if strsec.type != C.SHT_STRTAB:
             raise self._fail("symbol table's string table is not SHT_STRTAB")
-        strtab = self.contents(strsec)
-        raw = self.contents(sec)
+        return self.contents(sec), self.contents(strsec)
+
+    @cached_property
+    def symbol_columns(self) -> SymbolColumns:
+        """The symbol table decoded in bulk; raises the same errors as :meth:`_symbols_slow`."""
+        tables = self._symbol_sections()
+        if tables is None:
+            return SymbolColumns([], (), (), b"", b"", ())
+        raw, strtab = tables
+        if self.elfclass == C.ELFCLASS32:  # name value size info other shndx: IIIBBH
+            words = _words("I", raw)
+            name_offs, values, sizes = words[0::4], words[1::4], words[2::4]
+            info, shndx = raw[12::16], _words("H", raw)[7::8]
+        else:  # name info other shndx value size: IBBHQQ
+            name_offs, info, shndx = _words("I", raw)[0::6], raw[4::24], _words("H", raw)[3::12]
+            quads = _words("Q", raw)
+            values, sizes = quads[1::3], quads[2::3]
+        # Section indexes: only the distinct values need checking.
+        nsec = len(self.sections)
+        bad_shndx = {x for x in set(shndx) if x >= nsec} - {C.SHN_ABS, C.SHN_COMMON}
+        # Names: every NUL-terminated string of the table by its start offset; an
+        # offset into the middle of a string (a shared suffix) takes the slow way.
+        parts = strtab.decode("latin-1").split("\0")
+        starts = map(add, accumulate(map(len, parts), initial=0), count())
+        by_offset = dict(zip(starts, parts[:-1], strict=False))  # the last part has no NUL
+        names = list(map(by_offset.get, name_offs))
+        if bad_shndx:
+            self._symbols_slow(raw, strtab)  # raises the error for the first bad entry
+        if None in names:
+            for index in compress(count(), map(_is_none, names)):
+                names[index] = self._string(strtab, name_offs[index], f"symbol {index} name")
+        return SymbolColumns(
+            names, values, sizes, info.translate(_BIND_OF), info.translate(_TYPE_OF), shndx
+        )
+
+    def _symbols_slow(self, raw: bytes, strtab: bytes) -> tuple[Symbol, ...]:
+        """The per-entry reference decoder: it names the first invalid entry."""
         if self.elfclass == C.ELFCLASS32:
             rows = ((n, v, z, i, x) for n, v, z, i, _o, x in struct.iter_unpack("<IIIBBH", raw))
         else:
@@ -236,6 +331,16 @@ class ElfObject:
             symbols.append(Symbol(index, text, value, size, info >> 4, info & 0xF, shndx))
         return tuple(symbols)
 
+    def symbol_names(self) -> list[str]:
+        """How messages name each symbol: a section symbol by its section's name."""
+        cols = self.symbol_columns
+        names = list(cols.names)
+        nsec = len(self.sections)
+        for index in compress(count(), map((C.STT_SECTION).__eq__, cols.types)):
+            if 0 < cols.shndx[index] < nsec:
+                names[index] = self.sections[cols.shndx[index]].name
+        return names
+
     # -- relocations -------------------------------------------------------------------------
     def relocation_sections(self) -> list[Section]:
         return [s for s in self.sections if s.type in (C.SHT_REL, C.SHT_RELA)]
@@ -250,23 +355,30 @@ class ElfObject:
             raise self._fail(f"relocation section {sec.name} does not use the symbol table")
         target = self.section(sec.info, f"relocation section {sec.name} target")
         raw = self.contents(sec)
-        if self.elfclass == C.ELFCLASS32:
-            fmt, shift, mask = ("<IIi" if is_rela else "<II"), 8, 0xFF
-        else:
-            fmt, shift, mask = ("<QQq" if is_rela else "<QQ"), 32, 0xFFFFFFFF
-        rows = list(struct.iter_unpack(fmt, raw))
-        offsets = [r[0] for r in rows]
-        infos = [r[1] for r in rows]
-        symbols = [i >> shift for i in infos]
-        types = [i & mask for i in infos]
-        addends = [r[2] for r in rows] if is_rela else [0] * len(rows)
-        nsym = len(self.symbols)
+        n = len(raw) // entsize
+        if self.elfclass == C.ELFCLASS32:  # r_offset, r_info (sym << 8 | type), r_addend
+            stride = entsize // 4
+            offsets = _words("I", raw)[0::stride]
+            types: Sequence[int] = raw[4::entsize]
+            symbols = _low24_of_words(raw, 5, entsize)
+            addends = _words("i", raw)[2::3] if is_rela else array("i", bytes(4 * n))
+        else:  # r_offset, r_info (sym << 32 | type), r_addend; 64-bit words
+            stride = entsize // 8
+            halves = _words("I", raw)
+            offsets = _words("Q", raw)[0::stride]
+            types, symbols = halves[2 :: 2 * stride], halves[3 :: 2 * stride]
+            addends = _words("q", raw)[2::3] if is_rela else array("q", bytes(8 * n))
+        nsym = len(self.symbol_columns)
         if symbols and max(symbols) >= nsym:
             bad = next(i for i, s in enumerate(symbols) if s >= nsym)
             raise self._fail(
                 f"relocation {bad} of {sec.name} names symbol {symbols[bad]} (table has {nsym})"
             )
         return RelocTable(sec, target, is_rela, offsets, types, symbols, addends)
+
+
+def _is_none(value: object) -> bool:
+    return value is None
 
 
 def read_object(path: str) -> ElfObject:

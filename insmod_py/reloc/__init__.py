@@ -5,13 +5,26 @@ Each machine (``i386.py``, ``x86_64.py``) is data: a table of relocation type
 :func:`apply_table`, applies any recipe, so adding a type is one row.
 The formulas are the ELF ones: ``S + A`` or ``S + A - P``, with ``A`` read
 from the patched word for SHT_REL and taken from ``r_addend`` for SHT_RELA.
+
+Two implementations of the same routine: :func:`apply_table_simple`, one
+Python step per entry (the reference, and what small tables use), and
+:func:`apply_table_bulk`, which works on whole columns with C-speed
+primitives (``map``/``operator``, ``itemgetter``, one ``struct`` format per
+group of equal fields).  The bulk path applies a table only when it can
+prove the result equals the reference's: offsets sorted and non-overlapping,
+every type supported, every value in range.  Otherwise it declines before
+writing anything and the reference runs, so errors are always the
+reference's, naming the first bad entry.
 """
 
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import Enum
+from itertools import compress, islice, repeat
+from operator import add, and_, itemgetter, le, sub
 
 from ..elf.reader import RelocTable
 from ..errors import RelocError
@@ -65,21 +78,49 @@ def _fits(value: int, bits: int, check: Check) -> bool:
     return signed_ok or 0 <= value < (1 << bits)
 
 
+# Below this many entries the per-entry loop is as fast as building formats.
+BULK_MIN_ENTRIES = 32
+
+Names = Sequence[str] | Callable[[], Sequence[str]]
+
+
 def apply_table(
     image: bytearray,
     table: RelocTable,
     values: list[int],
-    names: list[str],
+    names: Names,
+    target_offset: int,
+    base: int,
+    machine: MachineRelocs,
+    path: str,
+    *,
+    mode: str = "auto",
+) -> None:
+    """Apply one relocation section to the image in place.
+
+    ``values``/``names`` are indexed by symbol index (``names`` may be a
+    function returning them: only an error message needs them);
+    ``target_offset`` is the image offset of the patched section and ``base``
+    the module base address.  ``mode``: "auto" (bulk for big tables),
+    "bulk" (bulk whenever it applies) or "simple" (the reference loop only).
+    """
+    bulk = mode == "bulk" or (mode == "auto" and len(table.offsets) >= BULK_MIN_ENTRIES)
+    if bulk and apply_table_bulk(image, table, values, target_offset, base, machine):
+        return
+    apply_table_simple(image, table, values, names, target_offset, base, machine, path)
+
+
+def apply_table_simple(
+    image: bytearray,
+    table: RelocTable,
+    values: list[int],
+    names: Names,
     target_offset: int,
     base: int,
     machine: MachineRelocs,
     path: str,
 ) -> None:
-    """Apply one relocation section to the image in place.
-
-    ``values``/``names`` are indexed by symbol index; ``target_offset`` is the
-    image offset of the patched section and ``base`` the module base address.
-    """
+    """The reference: one entry at a time, in table order; raises at the first bad entry."""
     section = table.target
     limit = section.size
     recipes = machine.recipes
@@ -125,6 +166,8 @@ def apply_table(
         if value >> (bits - 1):
             value -= 1 << bits
         if not _fits(value, size * 8, recipe.check):
+            if callable(names):
+                names = names()
             raise RelocError(
                 f"relocation overflow: {machine.type_name(rtype)} against "
                 f"{names[table.symbols[i]] or '(section)'} in {section.name}+{offset:#x}: "
@@ -133,6 +176,201 @@ def apply_table(
                 file=path,
             )
         struct.pack_into(fmt, image, where, value & ((1 << (size * 8)) - 1))
+
+
+_SIGNED_CODE = {1: "b", 2: "h", 4: "i", 8: "q"}
+
+
+def _range(check: Check, bits: int) -> tuple[int, int]:
+    """[lo, hi) of the values a field of ``bits`` accepts under ``check`` (not WRAP)."""
+    if check is Check.SIGNED:
+        return -(1 << (bits - 1)), 1 << (bits - 1)
+    if check is Check.UNSIGNED:
+        return 0, 1 << bits
+    return -(1 << (bits - 1)), 1 << bits  # BITFIELD
+
+
+_PIECES: dict[tuple[int, str], list[str]] = {}
+_PIECE_TABLE = 4096  # distances between fields below this come from a table
+
+
+def _fields_struct(offsets: Sequence[int], size: int, code: str) -> struct.Struct:
+    """One format for every field, from the first one: pad bytes (``Nx``) between fields.
+
+    Offsets are sorted and at least ``size`` apart (checked by the caller).
+    """
+    if len(offsets) == 1:
+        return struct.Struct("<" + code)
+    steps = list(map(sub, islice(offsets, 1, None), offsets))
+    if max(steps) < _PIECE_TABLE:  # the usual case: one table lookup per field
+        pieces = _PIECES.get((size, code))
+        if pieces is None:
+            pieces = [f"{d - size}x{code}" for d in range(_PIECE_TABLE)]
+            _PIECES[(size, code)] = pieces
+        body = "".join(itemgetter(*steps)(pieces)) if len(steps) > 1 else pieces[steps[0]]
+    else:
+        body = f"x{code}".join(map(str, map(sub, steps, repeat(size)))) + f"x{code}"
+    return struct.Struct("<" + code + body)
+
+
+def _merge_fields(
+    image: bytearray,
+    start: int,
+    read: struct.Struct,
+    old: Sequence[int],
+    write: struct.Struct,
+    new: Sequence[int],
+) -> None:
+    """Replace the fields at ``start`` with ``new`` and keep the bytes between them.
+
+    Packing writes pad bytes as zeros, so the span is combined as integers:
+    (span XOR old fields) clears the fields, OR new fields sets them.
+    """
+    end = start + write.size
+    span = int.from_bytes(image[start:end], "little")
+    cleared = span ^ int.from_bytes(read.pack(*old), "little")
+    merged = cleared | int.from_bytes(write.pack(*new), "little")
+    image[start:end] = merged.to_bytes(end - start, "little")
+
+
+def apply_table_bulk(
+    image: bytearray,
+    table: RelocTable,
+    values: list[int],
+    target_offset: int,
+    base: int,
+    machine: MachineRelocs,
+) -> bool:
+    """Apply a whole table with C-speed primitives; False (image untouched) if it cannot.
+
+    Entries are grouped by field class (size, overflow check): within a class
+    PC-relative and absolute types differ only by ``- P``.  Phase one reads
+    every field and computes and checks every value; phase two writes.
+    """
+    offsets, types, syms = table.offsets, table.types, table.symbols
+    addends = table.addends if table.is_rela else None
+    if not offsets:
+        return True
+    recipes = machine.recipes
+    present = set(types)
+    if not present <= recipes.keys():
+        return False  # unsupported type: the reference names it
+    kinds = {t: recipes[t] for t in present}
+    if any(r.size == 0 for r in kinds.values()):  # drop R_*_NONE entries
+        keep = list(map({t: r.size != 0 for t, r in kinds.items()}.__getitem__, types))
+        offsets, types = list(compress(offsets, keep)), list(compress(types, keep))
+        syms = list(compress(syms, keep))
+        if addends is not None:
+            addends = list(compress(addends, keep))
+        kinds = {t: r for t, r in kinds.items() if r.size}
+        if not offsets:
+            return True
+    # Sorted and non-overlapping: fields can be read and written in any order,
+    # and the last field ends last.
+    sizes = {r.size for r in kinds.values()}
+    if len(offsets) > 1:
+        if len(sizes) == 1:
+            if min(map(sub, islice(offsets, 1, None), offsets)) < next(iter(sizes)):
+                return False
+        else:
+            size_of = {t: r.size for t, r in kinds.items()}
+            ends = map(add, offsets, map(size_of.__getitem__, types))
+            if not all(map(le, ends, islice(offsets, 1, None))):
+                return False
+    if offsets[-1] + kinds[types[-1]].size > table.target.size:
+        return False
+    bits = machine.address_bits
+    if any(r.check is not Check.WRAP and r.size * 8 >= bits for r in kinds.values()):
+        return False  # the signed normalisation below needs a field narrower than an address
+    classes: dict[tuple[int, Check], list[int]] = {}
+    for t, r in kinds.items():
+        classes.setdefault((r.size, r.check), []).append(t)
+    if len(classes) == 1:
+        groups = [(next(iter(classes)), offsets, types, syms, addends)]
+    else:
+        class_of = {t: key for key, ts in classes.items() for t in ts}
+        which = list(map(class_of.__getitem__, types))
+        groups = []
+        for key in classes:
+            sel = list(map(key.__eq__, which))
+            adds = None if addends is None else list(compress(addends, sel))
+            groups.append(
+                (key, list(compress(offsets, sel)), list(compress(types, sel)),
+                 list(compress(syms, sel)), adds)
+            )  # fmt: skip
+    writes = []
+    for key, offs, tps, sms, adds in groups:
+        out = _compute_group(image, key, offs, tps, sms, adds, values, target_offset, base, machine)
+        if out is None:
+            return False
+        writes.append((target_offset + offs[0], *out))
+    for start, read, old, write, new in writes:
+        _merge_fields(image, start, read, old, write, new)
+    return True
+
+
+def _compute_group(
+    image: bytearray,
+    key: tuple[int, Check],
+    offs: Sequence[int],
+    tps: Sequence[int],
+    sms: Sequence[int],
+    adds: Sequence[int] | None,
+    values: list[int],
+    target_offset: int,
+    base: int,
+    machine: MachineRelocs,
+) -> tuple[struct.Struct, Sequence[int], struct.Struct, list[int]] | None:
+    """The new field values of one class of entries, or None if they need the reference."""
+    size, check = key
+    n = len(offs)
+    bits = machine.address_bits
+    amask = (1 << bits) - 1
+    half = 1 << (bits - 1)
+    fmask = (1 << (size * 8)) - 1
+    unsigned = _FORMAT[size]
+    wrap = check is Check.WRAP
+    write_code = _SIGNED_CODE[size] if check is Check.SIGNED else unsigned
+    write = _fields_struct(offs, size, write_code)
+    # REL reads the addend as signed, as the reference does (it matters only
+    # when a check sees the value); RELA requires the targets to be zero.
+    rel_read_signed = adds is None and not wrap
+    read = _fields_struct(offs, size, _SIGNED_CODE[size]) if rel_read_signed else write
+    fields = read.unpack_from(image, target_offset + offs[0])
+    if adds is None:
+        adds = fields
+    elif machine.zero_target and any(fields):
+        return None
+    pcrel = {t: machine.recipes[t].pcrel for t in set(tps)}
+    all_pc, no_pc = all(pcrel.values()), not any(pcrel.values())
+    where = base + target_offset  # P = where + r_offset
+    if not wrap:  # small congruent numbers, so that min/max see what the checks see
+        where = ((where + half) & amask) - half
+    # S per entry; for an all-PC class the constant part of P is folded in.
+    folded = where if all_pc else 0
+    if wrap and not folded:
+        s_of = values
+    else:
+        s_of = {
+            s: (((values[s] + half) & amask) - half if not wrap else values[s]) - folded
+            for s in set(sms)
+        }
+    svals = itemgetter(*sms)(s_of) if n > 1 else (s_of[sms[0]],)
+    new = map(add, svals, adds)
+    if all_pc:
+        new = map(sub, new, offs)
+    elif not no_pc:
+        pcmask = {t: -1 if pc else 0 for t, pc in pcrel.items()}
+        pcterm = map(and_, map(add, offs, repeat(where)), map(pcmask.__getitem__, tps))
+        new = map(sub, new, pcterm)
+    result = list(new)
+    if not wrap:
+        lo, hi = _range(check, size * 8)
+        if min(result) < lo or max(result) >= hi:
+            return None  # overflow, or a value only the exact modular rule gets right
+    if wrap or check is Check.BITFIELD:
+        result = list(map(and_, result, repeat(fmask)))
+    return read, fields, write, result
 
 
 def for_machine(machine: int) -> MachineRelocs:

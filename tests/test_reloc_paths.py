@@ -1,0 +1,208 @@
+"""The bulk relocation path and the per-entry reference give the same image and errors.
+
+Every example object (every build variant, both architectures, both header
+paths) and a generated object with thousands of relocations are linked once
+with ``mode="simple"`` and once with ``mode="bulk"``; the images must be
+identical and the bulk path must really have been taken.  Overflow and
+unsupported-type errors must read the same whichever path ran first.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import objects
+import pytest
+
+import insmod_py.loader as loader_mod
+import insmod_py.reloc as reloc
+from insmod_py.elf import ElfObject, read_object
+from insmod_py.elf import constants as C
+from insmod_py.errors import RelocError
+from insmod_py.ksyms import KernelSymbol, SymbolTable
+from insmod_py.loader import LinkedModule, link
+from insmod_py.resolve import SPECIALS
+
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLES = sorted(p.stem for p in (REPO / "examples").glob("*.c"))
+BASES = {"i386": 0xC8800000, "x86_64": 0xFFFFFFFFA0000000}
+KERNEL_AREA = {"i386": 0xC0100000, "x86_64": 0xFFFFFFFF81000000}
+VARIANTS = (("", "legacy"), (".common", "legacy"), (".eh", "legacy"), (".pre", "new"))
+
+
+def kernel_for(obj: ElfObject, arch: str) -> SymbolTable:
+    names = sorted(
+        {s.name for s in obj.symbols[1:] if s.shndx == C.SHN_UNDEF and s.name} - SPECIALS
+    )
+    return SymbolTable(KernelSymbol(n, KERNEL_AREA[arch] + 16 * i) for i, n in enumerate(names))
+
+
+class BulkCounter:
+    """Wraps apply_table_bulk to count the tables it applied."""
+
+    def __init__(self) -> None:
+        self.applied = 0
+        self.declined = 0
+        self._real = reloc.apply_table_bulk
+
+    def __call__(self, *args: object) -> bool:
+        done = self._real(*args)  # type: ignore[arg-type]
+        if done:
+            self.applied += 1
+        else:
+            self.declined += 1
+        return done
+
+
+def link_with(
+    monkeypatch: pytest.MonkeyPatch,
+    mode: str,
+    obj: ElfObject,
+    table: SymbolTable,
+    arch: str,
+    header: str = "auto",
+) -> tuple[LinkedModule, BulkCounter]:
+    counter = BulkCounter()
+    real = reloc.apply_table
+
+    def forced(*args: object, **kwargs: object) -> None:
+        real(*args, **kwargs, mode=mode)  # type: ignore[arg-type]
+
+    with monkeypatch.context() as m:
+        m.setattr(reloc, "apply_table_bulk", counter)
+        m.setattr(loader_mod, "apply_table", forced)
+        base = BASES[arch]
+        linked = link(obj, table, lambda size: base, name="mod", args="x=1", header=header)
+    return linked, counter
+
+
+@pytest.mark.parametrize("arch", list(BASES))
+@pytest.mark.parametrize(("variant", "header"), VARIANTS)
+@pytest.mark.parametrize("name", EXAMPLES)
+def test_bulk_and_simple_paths_give_identical_images_on_every_example(
+    built: Path, monkeypatch: pytest.MonkeyPatch, arch: str, name: str, variant: str, header: str
+) -> None:
+    obj = read_object(str(built / arch / "examples" / f"{name}{variant}.o"))
+    table = kernel_for(obj, arch)
+    simple, _ = link_with(monkeypatch, "simple", obj, table, arch, header)
+    bulk, counter = link_with(monkeypatch, "bulk", obj, table, arch, header)
+    assert bulk.image == simple.image
+    assert counter.applied > 0  # the bulk path really ran
+
+
+def big_source(functions: int) -> str:
+    externs = "".join(f"extern int kfn{e}(int, const void *);\n" for e in range(64))
+    body = []
+    for i in range(functions):
+        body.append(
+            f'int f{i}(int x) {{ x += kfn{i % 64}(x, "s{i}"); '
+            f"x += kfn{(i * 7) % 64}(x, &gdata[{i % 128}]); return x + gdata[{(i * 3) % 128}]; }}"
+        )
+    table = ", ".join(f"f{i}" for i in range(functions))
+    return (
+        externs + "int gdata[128];\n" + "\n".join(body)
+        + f"\nint (*const ops[])(int) = {{{table}}};\n"
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module", params=list(BASES))
+def generated(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> tuple:
+    arch = request.param
+    flags = objects.I386_CFLAGS if arch == "i386" else objects.X86_64_KERNEL_CFLAGS
+    tmp = tmp_path_factory.mktemp(f"big-{arch}")
+    obj = read_object(str(objects.compile_c(tmp, big_source(1500), name="big", flags=flags)))
+    return arch, obj
+
+
+def test_bulk_and_simple_paths_agree_on_a_big_generated_object(
+    monkeypatch: pytest.MonkeyPatch, generated: tuple
+) -> None:
+    arch, obj = generated
+    count = sum(len(obj.relocations(s).offsets) for s in obj.relocation_sections())
+    assert count > 5000
+    table = kernel_for(obj, arch)
+    simple, _ = link_with(monkeypatch, "simple", obj, table, arch)
+    bulk, counter = link_with(monkeypatch, "bulk", obj, table, arch)
+    auto, _ = link_with(monkeypatch, "auto", obj, table, arch)
+    assert bulk.image == simple.image == auto.image
+    assert counter.applied >= 2 and counter.declined == 0
+
+
+def test_bulk_path_declines_and_the_reference_names_the_overflow(
+    monkeypatch: pytest.MonkeyPatch, generated: tuple
+) -> None:
+    arch, obj = generated
+    if arch != "x86_64":
+        pytest.skip("i386 32-bit fields wrap; overflow is an x86_64 rule")
+    far = 0xFFFF888000000000  # the direct map: PC32 from the module area cannot reach it
+    table = SymbolTable(
+        KernelSymbol(s.name, far if s.name == "kfn63" else KERNEL_AREA[arch])
+        for s in obj.symbols[1:]
+        if s.shndx == C.SHN_UNDEF and s.name
+    )
+    errors = {}
+    for mode in ("simple", "bulk"):
+        with pytest.raises(RelocError) as err:
+            link_with(monkeypatch, mode, obj, table, arch)
+        errors[mode] = str(err.value)
+    assert errors["bulk"] == errors["simple"]
+    assert "relocation overflow: R_X86_64_PLT32 against kfn63" in errors["bulk"]
+
+
+def test_unsupported_type_error_is_the_same_on_both_paths(
+    monkeypatch: pytest.MonkeyPatch, generated: tuple
+) -> None:
+    arch, obj = generated
+    rel = ".rel.text" if arch == "i386" else ".rela.text"
+    bad_type = 3 if arch == "i386" else 9  # R_386_GOT32 / R_X86_64_GOTPCREL
+    sym = objects.rel_sym(obj.data, objects.rel(obj.data, rel, 100, "r_info"))
+    info = objects.rel_info(obj.data, sym, bad_type)
+    bad = ElfObject(objects.patch_rel(obj.data, rel, 100, "r_info", info), obj.path)
+    table = kernel_for(bad, arch)
+    errors = {}
+    for mode in ("simple", "bulk"):
+        with pytest.raises(RelocError) as err:
+            link_with(monkeypatch, mode, bad, table, arch)
+        errors[mode] = str(err.value)
+    assert errors["bulk"] == errors["simple"]
+    assert "unsupported relocation R_" in errors["bulk"]
+
+
+def test_unsorted_or_overlapping_tables_fall_back_to_the_reference(
+    monkeypatch: pytest.MonkeyPatch, generated: tuple
+) -> None:
+    """Two entries swapped: the bulk path declines, the reference applies it in order."""
+    arch, obj = generated
+    rel = ".rel.text" if arch == "i386" else ".rela.text"
+    sec = obj.section_by_name(rel)
+    entsize = sec.entsize
+    data = bytearray(obj.data)
+    first, second = sec.offset + 10 * entsize, sec.offset + 11 * entsize
+    data[first : first + entsize], data[second : second + entsize] = (
+        data[second : second + entsize],
+        data[first : first + entsize],
+    )
+    swapped = ElfObject(bytes(data), obj.path)
+    table = kernel_for(swapped, arch)
+    simple, _ = link_with(monkeypatch, "simple", swapped, table, arch)
+    bulk, counter = link_with(monkeypatch, "bulk", swapped, table, arch)
+    assert bulk.image == simple.image
+    assert counter.declined >= 1
+    original, _ = link_with(monkeypatch, "simple", obj, table, arch)
+    assert original.image == simple.image  # order does not matter for disjoint fields
+
+
+def test_bulk_rel_path_wraps_modulo_2_to_32(
+    monkeypatch: pytest.MonkeyPatch, generated: tuple
+) -> None:
+    arch, obj = generated
+    if arch != "i386":
+        pytest.skip("i386 only")
+    table = SymbolTable(
+        KernelSymbol(s.name, 0xFFFFFFF0)
+        for s in obj.symbols[1:]
+        if s.shndx == C.SHN_UNDEF and s.name
+    )
+    simple, _ = link_with(monkeypatch, "simple", obj, table, arch)
+    bulk, _ = link_with(monkeypatch, "bulk", obj, table, arch)
+    assert bulk.image == simple.image
