@@ -9,7 +9,7 @@ VPY    := $(VENV)/bin/python
 BUILD  := build
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: all venv system demo test lint bench clean
+.PHONY: all venv system demo test lint bench fuzz clean
 
 all: venv modules
 
@@ -34,11 +34,15 @@ test: venv modules
 	$(VPY) -m pytest -q -p no:cacheprovider
 
 lint: venv
-	$(VPY) -m ruff check insmod_py tests bench
-	$(VPY) -m ruff format --check insmod_py tests bench
+	$(VPY) -m ruff check insmod_py tests bench tools/fuzz tools/corpus
+	$(VPY) -m ruff format --check insmod_py tests bench tools/fuzz tools/corpus
 
 bench: venv modules
 	$(VPY) bench/run.py
+
+# Long fuzzing run: make fuzz N=1000000 (prints inputs tried / failures).
+fuzz: venv modules
+	$(VPY) tools/fuzz $(or $(N),100000)
 
 clean:
 	rm -rf $(BUILD) .pytest_cache .ruff_cache

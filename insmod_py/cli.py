@@ -83,13 +83,15 @@ def cli() -> None:
 @cli.command()
 @click.argument("module")
 @click.argument("args", nargs=-1)
-@click.option("-n", "--dry-run", is_flag=True, help="Link only, load nothing (needs no kernel).")
+@click.option(
+    "-n", "--dry-run", "--noload", is_flag=True, help="Link only, load nothing (needs no kernel)."
+)
 @click.option(
     "--base",
     default="0x12340000",
     show_default=True,
     metavar="ADDR",
-    help="Base address for --dry-run (modutils used 0x12340000).",
+    help="Base address for --dry-run and --probe (modutils used 0x12340000).",
 )
 @click.option(
     "--ksyms",
@@ -123,57 +125,96 @@ def cli() -> None:
 @click.option(
     "-k", "--autoclean", is_flag=True, help="Mark the module MOD_AUTOCLEAN (reaped by `rmmod -a`)."
 )
+@click.option(
+    "-f",
+    "--force",
+    is_flag=True,
+    help="Load even if kernel_version differs from the kernel's (warns; taints F).",
+)
+@click.option(
+    "-p",
+    "--probe",
+    is_flag=True,
+    help="Check that it would load (version, symbols, parameters); load nothing.",
+)
+@click.option("-q", "--quiet", is_flag=True, help="No warnings; errors are still one line.")
+@click.option("-v", "--verbose", is_flag=True, help="Say what is done: symbol source, base, sizes.")
+@click.option(
+    "-s",
+    "--syslog",
+    "use_syslog",
+    is_flag=True,
+    help="Send messages to syslog instead of stderr (as modutils did for kerneld).",
+)
+@click.option(
+    "-x",
+    "--noexport",
+    "export_all",
+    flag_value=False,
+    help="A module without __ksymtab exports nothing.",
+)
+@click.option(
+    "-X",
+    "--export",
+    "export_all",
+    flag_value=True,
+    default=True,
+    help="A module without __ksymtab exports all its globals (default).",
+)
+@click.option(
+    "-L",
+    "--lock",
+    is_flag=True,
+    help="flock the module file, so simultaneous loads of it wait for each other.",
+)
+@click.option("--defer-missing", is_flag=True,
+              help="Load despite missing symbols; the kernel relocates those sites when a "
+              "module exporting them loads (simulated kernel only).")  # fmt: skip
 @with_backend_options
 def load(
     module: str, args: tuple[str, ...], dry_run: bool, base: str, ksyms_path: str | None,
     mod_name: str | None, blob_path: str | None, map_file: str | None, print_map: bool,
-    header: str, autoclean: bool, backend: str, variant: str, state_dir: str | None,
+    header: str, autoclean: bool, force: bool, probe: bool, quiet: bool, verbose: bool,
+    use_syslog: bool, export_all: bool, lock: bool, defer_missing: bool, backend: str,
+    variant: str, state_dir: str | None,
 ) -> None:  # fmt: skip
-    """Link MODULE (an ET_REL object) and load it, with ARGS as its argument string.
+    """Link MODULE (an ET_REL object) and load it; ARGS are its parameters (name=value).
 
-    A prelinked object (see `prelink`) uses its own struct module_new header;
-    a plain one gets a 2.4 struct module header built here, as modutils did.
+    modutils' insmod(8) options.  A prelinked object (see `prelink`) uses its
+    own struct module_new header; a plain one gets a 2.4 struct module header
+    built here, as modutils did.  Exit status: 0 loaded (or would load), 1 not.
 
     \b
     Examples:
       pyinsmod hello.o
+      pyinsmod params.o i=5 a=9,8 s='"two words"'
+      pyinsmod -p -v hello.o                 # would it load? (loads nothing)
+      pyinsmod -f old.o                      # despite a kernel_version mismatch
       pyinsmod load --legacy --kernel unpatched hello.o
       pyinsmod load -n --ksyms /proc/ksyms --base 0xc8800000 -O hello.img hello.o
+      pyinsmod --defer-missing user.o        # exporter.o may come later
     """
-    from .elf import read_object
-    from .ksyms import load_symbols
-    from .loader import link, module_name_from_path
-    from .loader import load as load_module
-    from .modinfo import read_modinfo
-    from .params import split_arguments
+    from .insmod import InsmodOptions, insmod
+    from .messages import Reporter
 
-    obj = read_object(module)
-    name = mod_name or module_name_from_path(module)
-    info = read_modinfo(obj)
+    report = Reporter(verbose=verbose, quiet=quiet, syslog=use_syslog)
+    opts = InsmodOptions(
+        path=module, args=args, name=mod_name, dry_run=dry_run, base=_int(base),
+        ksyms_path=ksyms_path, header=header, autoclean=autoclean, force=force, probe=probe,
+        export_all=export_all, lock=lock, defer_missing=defer_missing, backend=backend,
+        variant=variant, state_dir=state_dir,
+    )  # fmt: skip
     try:
-        arg_string, params = split_arguments(args, info.parameters, obj.word_size)
+        result = insmod(opts, report)
+        if result.linked is not None and not probe:
+            _write_outputs(result.linked, blob_path, map_file)
+            if print_map:
+                click.echo(_format_map(result.linked, result.word_size), nl=False)
     except LoadError as err:
-        raise err.with_file(module) from None
-    symbols = load_symbols(ksyms_path) if ksyms_path else None
-    if dry_run:
-        from .ksyms import SymbolTable
-
-        fixed = _int(base)
-        linked = link(
-            obj, symbols or SymbolTable(), lambda size: fixed, name=name, args=arg_string,
-            header=header, autoclean=autoclean, params=params, gpl_ok=info.gpl_compatible,
-        )  # fmt: skip
-    else:
-        from .backends.factory import open_backend
-
-        be = open_backend(backend, arch=obj.machine_name, variant=variant, state_dir=state_dir)
-        linked = load_module(
-            obj, be, name=name, args=arg_string, header=header, symbols=symbols,
-            autoclean=autoclean, params=params,
-        )  # fmt: skip
-    _write_outputs(linked, blob_path, map_file)
-    if print_map:
-        click.echo(_format_map(linked, obj.word_size), nl=False)
+        if not use_syslog:
+            raise
+        report.error(str(err))  # modutils -s: the error goes to syslog only
+        raise click.exceptions.Exit(err.exit_code) from None
 
 
 def _map_json(linked: Any) -> dict[str, Any]:
@@ -239,54 +280,109 @@ def prelink(module: str, output: str | None) -> None:
 
 
 @cli.command()
-@click.argument("module")
+@click.argument("modules", nargs=-1, required=True)
 @click.option("-a", "--author", "fields", flag_value="author", multiple=True, help="Author only.")
-@click.option("-d", "--description", "fields", flag_value="description", multiple=True,
-              help="Description only.")  # fmt: skip
+@click.option(
+    "-d",
+    "--description",
+    "fields",
+    flag_value="description",
+    multiple=True,
+    help="Description only.",
+)
 @click.option(
     "-l", "--license", "fields", flag_value="license", multiple=True, help="License only."
 )
-@click.option("-p", "--parameters", "fields", flag_value="parm", multiple=True,
-              help="Parameters only.")  # fmt: skip
-@click.option("-n", "--filename", "fields", flag_value="filename", multiple=True,
-              help="File name only.")  # fmt: skip
-@click.option("-F", "--field", "extra", metavar="FIELD", multiple=True, help="Any .modinfo key.")
-def modinfo(module: str, fields: tuple[str, ...], extra: tuple[str, ...]) -> None:
-    """Show a module's .modinfo: author, description, license, parameters with types.
+@click.option(
+    "-p",
+    "--parameters",
+    "fields",
+    flag_value="parm",
+    multiple=True,
+    help="Parameters only (parm: NAME TYPE, description).",
+)
+@click.option(
+    "-n", "--filename", "fields", flag_value="filename", multiple=True, help="File name only."
+)
+@click.option(
+    "-F",
+    "--field",
+    "extra",
+    metavar="FIELD",
+    multiple=True,
+    help="The raw value(s) of any .modinfo key (e.g. kernel_version).",
+)
+@click.option(
+    "-f",
+    "--format",
+    "fmt",
+    metavar="FORMAT",
+    help="modutils' query string: %a %d %n %l %{key}, \\n escapes.",
+)
+def modinfo(
+    modules: tuple[str, ...], fields: tuple[str, ...], extra: tuple[str, ...], fmt: str | None
+) -> None:
+    """Show a module's .modinfo as modutils' modinfo did.
+
+    Author and description are quoted, a missing field is <none>.  Exit
+    status 1 if a MODULE cannot be read (the others are still shown).
 
     \b
     Examples:
       pyinsmod modinfo params.o
       pyinsmod modinfo -p params.o
       pyinsmod modinfo -F kernel_version hello.o
+      pyinsmod modinfo -f '%n: %{license}\n' *.o
     """
     from .elf import read_object
-    from .modinfo import read_modinfo
-    from .params import parse_type
+    from .modinfo import DEFAULT_FORMAT, field_text, format_query, parameter_lines, read_modinfo
 
-    obj = read_object(module)
-    info = read_modinfo(obj)
-    wanted = list(fields) + list(extra)
-    show_all = not wanted
-    selected = wanted or ["filename", "description", "author", "license", "parm"]
-    for field in selected:
-        if field == "filename":
-            click.echo(f"filename:    {module}" if show_all else module)
-        elif field == "parm":
-            descriptions = info.parameter_descriptions
-            for var, spec in info.parameters.items():
-                try:
-                    kind = parse_type(var, spec, obj.word_size).describe()
-                except LoadError:
-                    kind = f"invalid type {spec!r}"
-                desc = f', description "{descriptions[var]}"' if var in descriptions else ""
-                click.echo(
-                    f"parm:        {var} {kind}{desc}" if show_all else f"{var} {kind}{desc}"
-                )
-        else:
-            for value in info.all(field) or ([] if not show_all else ["<none>"]):
-                text = f'"{value}"' if show_all and value != "<none>" else value
-                click.echo(f"{field + ':':<13}{text}" if show_all else text)
+    failed: LoadError | None = None
+    for module in modules:
+        try:
+            info = read_modinfo(read_object(module))
+        except LoadError as err:
+            if len(modules) == 1:
+                raise
+            click.echo(f"pyinsmod: {err}", err=True)
+            failed = err
+            continue
+        out: list[str] = []
+        if fmt is not None:
+            out.append(format_query(info, fmt, module))
+        for field in fields:
+            out.extend(
+                [line + "\n" for line in parameter_lines(info)]
+                if field == "parm"
+                else [field_text(info, field, module) + "\n"]
+            )
+        for key in extra:
+            out.extend(value + "\n" for value in info.all(key))
+        if fmt is None and not fields and not extra:
+            out.append(format_query(info, DEFAULT_FORMAT, module))
+            out.extend(line + "\n" for line in parameter_lines(info))
+        click.echo("".join(out), nl=False)
+    if failed is not None:
+        raise click.exceptions.Exit(failed.exit_code)
+
+
+ARCHES = ("i386", "x86_64")
+arch_option = click.option(
+    "--arch",
+    type=click.Choice(ARCHES),
+    default=None,
+    help="Which simulated kernel (default: the only one with state, else i386).",
+)
+
+
+def _arch(arch: str | None, state_dir: str | None) -> str:
+    """The --arch given, or the one simulated kernel that has state, or i386."""
+    if arch is not None:
+        return arch
+    from .backends.sim.state import existing_arches
+
+    found = [a for a in existing_arches(state_dir) if a in ARCHES]
+    return found[0] if len(found) == 1 else "i386"
 
 
 @cli.command()
@@ -294,23 +390,28 @@ def modinfo(module: str, fields: tuple[str, ...], extra: tuple[str, ...]) -> Non
 @click.option(
     "-a", "--all", "reap", is_flag=True, help="Reap unused autoclean modules (delete_module(NULL))."
 )
-@click.option("--arch", type=click.Choice(["i386", "x86_64"]), default="i386", show_default=True)
+@arch_option
 @with_backend_options
 def rmmod(
-    names: tuple[str, ...], reap: bool, arch: str, backend: str, variant: str, state_dir: str | None
-) -> None:
-    """Remove modules (running their cleanup_module).
+    names: tuple[str, ...], reap: bool, arch: str | None, backend: str, variant: str,
+    state_dir: str | None,
+) -> None:  # fmt: skip
+    """Remove modules (running their cleanup_module); exit status 1 if one cannot go.
+
+    -a reaps autoclean modules (loaded with -k) that nobody used since the
+    last reap: 2.4's delete_module(NULL) with its second chance.
 
     \b
-    Example:
+    Examples:
       pyinsmod rmmod hello
+      pyinsmod rmmod user exporter
       pyinsmod rmmod -a
     """
     from .backends.factory import open_backend
 
     if not names and not reap:
         raise click.UsageError("name a module, or use -a to reap autoclean modules")
-    be = open_backend(backend, arch=arch, variant=variant, state_dir=state_dir)
+    be = open_backend(backend, arch=_arch(arch, state_dir), variant=variant, state_dir=state_dir)
     if reap:
         be.delete_module(None)
     for name in names:
@@ -320,37 +421,85 @@ def rmmod(
             raise err.with_file(name) from None
 
 
+def _taint_text(flags: int) -> str:
+    """2.4's print_tainted(): "Not tainted", or "Tainted: " and one letter per flag."""
+    if not flags:
+        return "Not tainted"
+    return "Tainted: " + ("P" if flags & 1 else "G") + ("F" if flags & 2 else " ")
+
+
 @cli.command()
-@click.option("--arch", type=click.Choice(["i386", "x86_64"]), default="i386", show_default=True)
+@arch_option
 @click.option("--state", "state_dir", metavar="DIR", default=None, help=STATE_HELP)
-def lsmod(arch: str, state_dir: str | None) -> None:
-    """List loaded modules as 2.4's /proc/modules did: name, size, use count, [referrers]."""
+@click.option(
+    "-v",
+    "--verbose",
+    is_flag=True,
+    help="Also the char devices each module registered and deferred symbols.",
+)
+def lsmod(arch: str | None, state_dir: str | None, verbose: bool) -> None:
+    """List loaded modules as 2.4's /proc/modules did: name, size, use count, [referrers].
+
+    The header says whether the kernel is tainted (P: a non-GPL module was
+    loaded, F: a module was forced in with -f), as modutils' lsmod did.
+
+    \b
+    Examples:
+      pyinsmod lsmod
+      pyinsmod lsmod -v --arch x86_64
+    """
     from .backends.sim import SimBackend
 
-    be = SimBackend(state_dir=state_dir, arch=arch)
-    click.echo("Module                  Size  Used by")
-    click.echo(be.proc_modules(), nl=False)
+    be = SimBackend(state_dir=state_dir, arch=_arch(arch, state_dir))
+    click.echo(f"Module                  Size  Used by    {_taint_text(be.tainted())}")
+    listing = be.proc_modules()
+    if not verbose:
+        click.echo(listing, nl=False)
+        return
+    devices: dict[str, list[str]] = {}
+    for major, dev, owner in be.chrdevs():
+        if owner:
+            devices.setdefault(owner, []).append(f"{major} {dev}")
+    waiting = be.unresolved()
+    for line in listing.splitlines():
+        click.echo(line)
+        name = line.split(" ", 1)[0]
+        for dev in devices.get(name, []):
+            click.echo(f"\tchrdev {dev}")
+        if name in waiting:
+            click.echo(f"\tdeferred: {' '.join(waiting[name])} (provider not loaded)")
 
 
 @cli.command()
-@click.option("--arch", type=click.Choice(["i386", "x86_64"]), default="i386", show_default=True)
+@arch_option
 @click.option("--state", "state_dir", metavar="DIR", default=None, help=STATE_HELP)
-def ksyms(arch: str, state_dir: str | None) -> None:
-    """Print the simulated kernel's /proc/ksyms (kernel and module exports)."""
+def ksyms(arch: str | None, state_dir: str | None) -> None:
+    """Print the simulated kernel's /proc/ksyms (module exports first, then the kernel's).
+
+    \b
+    Example:
+      pyinsmod ksyms | grep exporter
+    """
     from .backends.sim import SimBackend
 
-    click.echo(SimBackend(state_dir=state_dir, arch=arch).proc_ksyms(), nl=False)
+    be = SimBackend(state_dir=state_dir, arch=_arch(arch, state_dir))
+    click.echo(be.proc_ksyms(), nl=False)
 
 
 @cli.command()
-@click.option("--arch", type=click.Choice(["i386", "x86_64"]), default="i386", show_default=True)
+@arch_option
 @click.option("--state", "state_dir", metavar="DIR", default=None, help=STATE_HELP)
 @click.option("-c", "--clear", is_flag=True, help="Clear the log after printing it.")
-def dmesg(arch: str, state_dir: str | None, clear: bool) -> None:
-    """Print the simulated kernel's log (printk output, with <N> levels)."""
+def dmesg(arch: str | None, state_dir: str | None, clear: bool) -> None:
+    """Print the simulated kernel's log (printk output, with <N> levels).
+
+    \b
+    Example:
+      pyinsmod dmesg -c
+    """
     from .backends.sim import SimBackend
 
-    be = SimBackend(state_dir=state_dir, arch=arch)
+    be = SimBackend(state_dir=state_dir, arch=_arch(arch, state_dir))
     for line in be.dmesg():
         click.echo(line)
     if clear:
@@ -370,7 +519,8 @@ _register_subcommands()
 def main(argv: list[str] | None = None) -> NoReturn:
     """Entry point: run the CLI, turning a LoadError into one line and exit status 1."""
     try:
-        cli.main(args=argv, prog_name="pyinsmod", standalone_mode=False)
+        # standalone_mode=False: click returns a command's Exit status instead of exiting
+        status = cli.main(args=argv, prog_name="pyinsmod", standalone_mode=False)
     except LoadError as err:
         click.echo(f"pyinsmod: {err}", err=True)
         sys.exit(err.exit_code)
@@ -385,4 +535,4 @@ def main(argv: list[str] | None = None) -> NoReturn:
     except KeyboardInterrupt:
         click.echo("pyinsmod: interrupted", err=True)
         sys.exit(130)
-    sys.exit(0)
+    sys.exit(status if isinstance(status, int) else 0)

@@ -12,19 +12,30 @@ managed in user space") and the autoclean flag.
 
 Both paths add a ``.kmodtab`` of ``struct module_ref`` for the modules whose
 exports the module uses; userspace fills ``dep``, the kernel links ``ref``
-and ``next_ref``.
+and ``next_ref``.  Spare slots may follow, for dependencies the kernel adds
+when it applies deferred relocations.
+
+Legacy path, module without a ``__ksymtab``: like modutils (unless ``-x``),
+the loader makes one exporting every global defined symbol, with the names in
+a loader-made ``.kstrtab`` piece.  A prelinked module always has a
+``__ksymtab`` (kernel_stub/module.c) and exports exactly it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 from . import modstruct
 from .elf import ElfObject
+from .elf import constants as C
 from .layout import Layout
 
 HEADER = "(struct module)"
 KMODTAB = ".kmodtab"
+EXPORTS = "__ksymtab (all globals)"  # modutils' made-up __ksymtab for a module without one
+EXPORT_NAMES = ".kstrtab (all globals)"
+# modutils' hide_special_symbols: made local before the export-all table was built.
+NEVER_EXPORTED = frozenset(("init_module", "cleanup_module", "kernel_version"))
 # Pieces the kernel writes after loading (usecount, flags, refs chains).
 WRITABLE_PIECES = frozenset((HEADER, KMODTAB))
 
@@ -33,10 +44,77 @@ def header_piece(word_size: int) -> tuple[str, int, int]:
     return (HEADER, modstruct.sizeof_module(word_size), word_size)
 
 
-def kmodtab_pieces(word_size: int, ndeps: int) -> list[tuple[str, int, int]]:
-    if not ndeps:
+def kmodtab_pieces(word_size: int, ndeps: int, spare: int = 0) -> list[tuple[str, int, int]]:
+    """``.kmodtab``; ``spare`` empty slots are for deps the kernel adds later (deferred)."""
+    if not ndeps + spare:
         return []
-    return [(KMODTAB, ndeps * modstruct.sizeof(word_size, "module_ref"), word_size)]
+    return [(KMODTAB, (ndeps + spare) * modstruct.sizeof(word_size, "module_ref"), word_size)]
+
+
+def wants_export_all(obj: ElfObject) -> bool:
+    """modutils: a module without a ``__ksymtab`` section exports its globals (unless -x)."""
+    return obj.section_by_name("__ksymtab") is None
+
+
+def export_all_symbols(
+    obj: ElfObject, loaded: Collection[int], overridden: Collection[int]
+) -> list[tuple[int, str]]:
+    """(symbol index, name) of every global defined in a loaded section, ABS or COMMON.
+
+    ``loaded`` are the placed section indices, ``overridden`` the symbol indices
+    a kernel symbol took over (a weak definition the kernel provides).
+    """
+    seen: set[str] = set()
+    out = []
+    for sym in obj.symbols[1:]:
+        placed = sym.shndx in loaded or sym.shndx in (C.SHN_ABS, C.SHN_COMMON)
+        if (
+            not sym.name
+            or sym.bind == C.STB_LOCAL
+            or sym.shndx == C.SHN_UNDEF
+            or not placed
+            or sym.type in (C.STT_SECTION, C.STT_FILE)
+            or sym.name in NEVER_EXPORTED
+            or sym.index in overridden
+            or sym.name in seen
+        ):
+            continue
+        seen.add(sym.name)
+        out.append((sym.index, sym.name))
+    return out
+
+
+def export_pieces(word_size: int, names: Sequence[str]) -> list[tuple[str, int, int]]:
+    if not names:
+        return []
+    table = len(names) * modstruct.sizeof(word_size, "module_symbol")
+    strings = sum(len(n.encode()) + 1 for n in names)
+    return [(EXPORTS, table, word_size), (EXPORT_NAMES, strings, 1)]
+
+
+def write_exports(
+    image: bytearray, word: int, layout: Layout, base: int, rows: Sequence[tuple[int, str]]
+) -> None:
+    """Fill the export-all table: ``struct module_symbol {value, name}`` per (value, name)."""
+    if not rows:
+        return
+    table_at = layout.extra_offset[EXPORTS]
+    names_at = layout.extra_offset[EXPORT_NAMES]
+    entries = []
+    for value, name in rows:
+        raw = name.encode() + b"\0"
+        image[names_at : names_at + len(raw)] = raw
+        entries.append({"value": value, "name": base + names_at})
+        names_at += len(raw)
+    table = modstruct.build_array(word, "module_symbol", entries)
+    image[table_at : table_at + len(table)] = table
+
+
+def _exports_span(layout: Layout, base: int, word: int) -> tuple[int, int] | None:
+    if EXPORTS not in layout.extra_offset:
+        return None
+    piece = next(p for p in layout.pieces if p.name == EXPORTS)
+    return base + piece.offset, base + piece.offset + piece.size
 
 
 def _section_span(obj: ElfObject, layout: Layout, base: int, name: str) -> tuple[int, int]:
@@ -51,10 +129,16 @@ def _section_span(obj: ElfObject, layout: Layout, base: int, name: str) -> tuple
 def _write_kmodtab(
     image: bytearray, word: int, layout: Layout, base: int, deps: Sequence[int]
 ) -> dict[str, int]:
-    """The ``deps``/``ndeps`` header fields after writing the table (empty without deps)."""
-    if not deps:
+    """The ``deps``/``ndeps`` header fields after writing the table (empty without one).
+
+    Spare slots after the used ones stay zero; ``deps`` points at the table even
+    when none is used yet, so the kernel can fill them (deferred relocations).
+    """
+    if KMODTAB not in layout.extra_offset:
         return {}
     kmodtab = layout.extra_offset[KMODTAB]
+    if not deps:
+        return {"ndeps": 0, "deps": base + kmodtab}
     rows = [{"dep": dep, "ref": base} for dep in deps]
     table = modstruct.build_array(word, "module_ref", rows)
     image[kmodtab : kmodtab + len(table)] = table
@@ -73,7 +157,9 @@ def fill_header(
 ) -> None:
     """Legacy path: write a complete 2.4 ``struct module`` (and ``.kmodtab``) in place."""
     word = obj.word_size
-    syms_start, syms_end = _section_span(obj, layout, base, "__ksymtab")
+    syms_start, syms_end = _exports_span(layout, base, word) or _section_span(
+        obj, layout, base, "__ksymtab"
+    )
     ex_start, ex_end = _section_span(obj, layout, base, "__ex_table")
     fields = {
         "size_of_struct": modstruct.sizeof_module(word),

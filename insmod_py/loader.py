@@ -16,11 +16,13 @@ from dataclasses import dataclass
 
 from . import header as module_header
 from .backends.base import Backend, ImageInfo, Region
+from .deferred import DeferredRelocs, DeferredSite
+from .deferred import collect as collect_deferred
 from .elf import ElfObject, Symbol
 from .elf import constants as C
-from .errors import KernelError, LoadError
+from .errors import KernelError, LoadError, UsageError
 from .ksyms import SymbolTable
-from .layout import MODULE_INITDATA, Layout, lay_out
+from .layout import MODULE_INITDATA, NEVER_LOADED, Layout, lay_out
 from .params import Assignment
 from .reloc import apply_table, for_machine
 from .resolve import bind, symbol_values
@@ -42,6 +44,8 @@ class LinkedModule:
     symbols: dict[str, int]  # named symbols -> final value (globals win over locals)
     deps: tuple[str, ...]  # modules whose exports this one uses
     info: ImageInfo
+    deferred: DeferredRelocs | None = None  # sites left at traps (link(defer=...))
+    exported: tuple[str, ...] = ()  # names in the loader-made export-all table
 
     @property
     def size(self) -> int:
@@ -88,25 +92,42 @@ def link(
     autoclean: bool = False,
     gpl_ok: bool = True,
     params: Sequence[Assignment] = (),
+    export_all: bool = False,
+    defer: Callable[[list[str]], Mapping[str, int]] | None = None,
 ) -> LinkedModule:
     """Link ``obj`` into an image; ``allocate(size)`` is called once and returns the base.
 
     ``args`` is the raw argument string (``__module_args``, Zippel's interface);
     ``params`` are MODULE_PARM values written into the image before init.
+    ``export_all``: on the legacy path, a module without ``__ksymtab`` exports
+    every global (modutils' default, ``insmod -X``).  ``defer``: missing symbols
+    are not an error; ``defer(names)`` gives their trap addresses, and the
+    sites using them come back in ``LinkedModule.deferred`` for the kernel.
     """
     kind = choose_header(obj, header)
     relocs = for_machine(obj.machine)
     name_bytes, args_bytes = name.encode(), args.encode()
-    binding = bind(obj, table, gpl_ok=gpl_ok)
+    binding = bind(obj, table, gpl_ok=gpl_ok, defer_missing=defer is not None)
+    traps = defer(binding.deferred_names) if defer is not None and binding.deferred else {}
     word = obj.word_size
     strings_size = sum(len(s) for p in params for s in p.strings)
     extras = [(PARAM_STRINGS, strings_size, 1)] if strings_size else []
-    extras += module_header.kmodtab_pieces(word, len(binding.used_modules))
+    spare = len(binding.deferred_names)  # a dep slot per name the kernel may resolve later
+    extras += module_header.kmodtab_pieces(word, len(binding.used_modules), spare)
+    exported = []
+    if kind == "legacy" and export_all and module_header.wants_export_all(obj):
+        loaded = {
+            s.index
+            for s in obj.sections
+            if s.alloc and s.type != C.SHT_NULL and s.name not in NEVER_LOADED
+        }
+        exported = module_header.export_all_symbols(obj, loaded, binding.kernel.keys())
+        extras += module_header.export_pieces(word, [n for _, n in exported])
     header_piece = module_header.header_piece(word) if kind == "legacy" else None
     layout = lay_out(obj, name_bytes, args_bytes, header=header_piece, extras=extras)
     base = allocate(layout.size)
     _check_base(obj, layout, base)
-    values = symbol_values(obj, binding, layout, base)
+    values = symbol_values(obj, binding, layout, base, traps)
 
     image = bytearray(layout.size)
     for index, offset in layout.section_offset.items():
@@ -116,6 +137,7 @@ def link(
     image[layout.args_offset : layout.args_offset + len(args_bytes)] = args_bytes
 
     names = obj.symbol_names  # called only to word an error message
+    sites: list[DeferredSite] = []
     for sec in obj.relocation_sections():
         table_ = obj.relocations(sec)
         target_offset = layout.section_offset.get(table_.target.index)
@@ -125,9 +147,12 @@ def link(
             raise LoadError(
                 f"{sec.name} relocates NOBITS section {table_.target.name}", file=obj.path
             )
+        if binding.deferred:  # read the sites' original bytes before they are patched
+            sites += collect_deferred(table_, image, target_offset, binding.deferred, obj.machine)
         apply_table(image, table_, values, names, target_offset, base, relocs, obj.path)
 
     _write_params(image, obj, layout, base, values, params)
+    module_header.write_exports(image, word, layout, base, [(values[i], n) for i, n in exported])
     symbols = _symbol_map(obj, values, layout)
     bases = module_bases or {}
     deps = [bases.get(m, 0) for m in binding.used_modules]
@@ -135,9 +160,14 @@ def link(
         module_header.fill_header(image, obj, layout, base, symbols, deps=deps, autoclean=autoclean)
     else:
         module_header.complete_new_header(image, word, layout, base, deps=deps, autoclean=autoclean)
+    deferred = None
+    if binding.deferred:
+        deferred = DeferredRelocs(
+            obj.machine, relocs.rela, tuple(sites), gpl_ok, len(binding.used_modules) + spare
+        )
     return LinkedModule(
         name, base, bytes(image), layout, kind, symbols, binding.used_modules,
-        _image_info(obj, layout, base, values),
+        _image_info(obj, layout, base, values), deferred, tuple(n for _, n in exported),
     )  # fmt: skip
 
 
@@ -252,8 +282,24 @@ def load(
     symbols: SymbolTable | None = None,
     autoclean: bool = False,
     params: Sequence[Assignment] = (),
+    gpl_ok: bool = True,
+    export_all: bool = False,
+    defer_missing: bool = False,
+    on_link: Callable[[LinkedModule], None] | None = None,
 ) -> LinkedModule:
-    """Link against the backend's kernel and hand the image over, as 2.4 insmod did."""
+    """Link against the backend's kernel and hand the image over, as 2.4 insmod did.
+
+    ``defer_missing`` needs a backend that keeps deferred relocations (the
+    simulated kernel's ``trap_addresses``); ``on_link`` sees the image just
+    before ``init_module`` (for verbose output).
+    """
+    defer = getattr(backend, "trap_addresses", None) if defer_missing else None
+    if defer_missing and defer is None:
+        raise UsageError(
+            "--defer-missing needs the simulated kernel (--backend sim): a real 2.4 kernel "
+            "cannot apply relocations later",
+            file=obj.path,
+        )
     table = symbols if symbols is not None else backend.kernel_symbols()
     bases = {m.name: m.base for m in backend.modules()}
     created = False
@@ -267,9 +313,15 @@ def load(
     try:
         linked = link(
             obj, table, allocate, name=name, args=args, header=header,
-            module_bases=bases, autoclean=autoclean, params=params,
+            module_bases=bases, autoclean=autoclean, params=params, gpl_ok=gpl_ok,
+            export_all=export_all, defer=defer,
         )  # fmt: skip
-        backend.init_module(name, linked.image, linked.info)
+        if on_link is not None:
+            on_link(linked)
+        if linked.deferred is not None:
+            backend.init_module(name, linked.image, linked.info, deferred=linked.deferred)  # type: ignore[call-arg]
+        else:
+            backend.init_module(name, linked.image, linked.info)
     except BaseException as exc:
         if created:  # 2.4 insmod: a created module that did not start is deleted again
             with contextlib.suppress(KernelError):

@@ -3,14 +3,17 @@
 ``MODULE_AUTHOR``/``DESCRIPTION``/``LICENSE``, ``kernel_version``,
 ``MODULE_PARM`` (``parm_<var>=<type>``) and ``MODULE_PARM_DESC``
 (``parm_desc_<var>=<text>``).  The section is not SHF_ALLOC: it is read from
-the object, never loaded.
+the object, never loaded.  The second half formats it the way modutils'
+``modinfo`` printed it (default format, ``-f FORMAT``, ``parm:`` lines).
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from .elf import ElfObject
+from .errors import UsageError
 
 # 2.4.10+ (include/linux/module.h): licenses that do not taint the kernel.
 GPL_COMPATIBLE = frozenset(
@@ -65,3 +68,92 @@ def parse_modinfo(data: bytes) -> ModInfo:
 def read_modinfo(obj: ElfObject) -> ModInfo:
     sec = obj.section_by_name(".modinfo")
     return parse_modinfo(obj.contents(sec) if sec is not None else b"")
+
+
+# -- how modutils' modinfo showed it --------------------------------------------------------
+
+# modinfo's default format (modutils 2.4, plus the license line later versions added)
+DEFAULT_FORMAT = "filename:    %n\ndescription: %d\nauthor:      %a\nlicense:     %l\n"
+_MULTI_LINE = frozenset(("author", "description"))  # printed in quotes, as modutils did
+_FORMAT_KEYS = {"a": "author", "d": "description", "n": "filename", "l": "license"}
+_ESCAPES = {"a": "\a", "v": "\v", "b": "\b", "e": "\x1b", "E": "\x1b", "f": "\f", "n": "\n",
+            "r": "\r", "t": "\t"}  # fmt: skip
+_KIND_WORDS = {"b": "byte", "h": "short", "i": "int", "l": "long", "s": "string", "c": "char"}
+_PARM_TYPE = re.compile(r"^(?:(\d+)(?:-(\d+))?)?(.?)")
+
+
+def field_text(info: ModInfo, key: str, filename: str) -> str:
+    """One ``%x``/``%{key}`` replacement: quoted for author/description, ``<none>`` if absent."""
+    value = filename if key == "filename" else info.get(key)
+    if value is None:
+        return "<none>"
+    if key in _MULTI_LINE:
+        return '"' + value.replace("\n", "\n  ") + '"'
+    return value
+
+
+def format_query(info: ModInfo, fmt: str, filename: str) -> str:
+    """modutils' ``modinfo -f FORMAT``: ``%a %d %n %l %{key} %%`` and C escapes."""
+    out: list[str] = []
+    i = 0
+    while i < len(fmt):
+        ch = fmt[i]
+        if ch == "\\" and i + 1 < len(fmt):
+            out.append(_ESCAPES.get(fmt[i + 1], fmt[i + 1]))
+            i += 2
+        elif ch != "%":
+            out.append(ch)
+            i += 1
+        elif i + 1 >= len(fmt):
+            raise UsageError("format: missing replacement after %")
+        elif fmt[i + 1] == "%":
+            out.append("%")
+            i += 2
+        elif fmt[i + 1] == "{":
+            end = fmt.find("}", i + 2)
+            if end < 0:
+                raise UsageError("format: unterminated %{...} construct")
+            out.append(field_text(info, fmt[i + 2 : end], filename))
+            i = end + 1
+        elif fmt[i + 1] in _FORMAT_KEYS:
+            out.append(field_text(info, _FORMAT_KEYS[fmt[i + 1]], filename))
+            i += 2
+        else:
+            raise UsageError(f"format: {fmt[i + 1]}: unknown replacement")
+    return "".join(out)
+
+
+def describe_parameter(name: str, spec: str, description: str | None) -> str:
+    """modutils' show_parameter, e.g. ``a int array (min = 1, max = 4), description "..."``."""
+    m = _PARM_TYPE.match(spec)
+    assert m is not None  # every group is optional
+    lo = int(m.group(1)) if m.group(1) else 1
+    hi = int(m.group(2)) if m.group(2) else lo
+    letter = m.group(3)
+    if not letter:
+        return f"{name} no format character!"
+    if letter not in _KIND_WORDS:
+        return f"{name} unknown format character '{letter}'"
+    text = f"{name} {_KIND_WORDS[letter]}"
+    rest = spec[m.end() :]
+    if letter == "c":
+        digits = re.match(r"\d*", rest).group()  # type: ignore[union-attr]
+        if not digits:
+            text += " *** missing string size ***"
+        rest = rest[len(digits) :]
+    if rest:
+        text += f" unknown format modifier '{rest[0]}'"
+    if lo > 1 or hi > 1:
+        text += f" array (min = {lo}, max = {hi})"
+    if description:
+        text += ', description "' + description.replace("\n", "\n  ") + '"'
+    return text
+
+
+def parameter_lines(info: ModInfo) -> list[str]:
+    """``parm:`` lines in .modinfo order."""
+    descriptions = info.parameter_descriptions
+    return [
+        f"parm:        {describe_parameter(var, spec, descriptions.get(var))}"
+        for var, spec in info.parameters.items()
+    ]

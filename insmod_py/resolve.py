@@ -19,7 +19,8 @@ else is base + section offset + value.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from .elf import ElfObject
 from .elf import constants as C
@@ -41,6 +42,11 @@ class Binding:
     kernel: dict[int, KernelSymbol]  # symbol index -> provider
     specials: dict[int, str]  # symbol index -> special name
     used_modules: tuple[str, ...]  # modules that provide a bound symbol, first use first
+    deferred: dict[int, str] = field(default_factory=dict)  # index -> missing name (deferred)
+
+    @property
+    def deferred_names(self) -> list[str]:
+        return sorted(set(self.deferred.values()))
 
 
 def _lookup(table: SymbolTable, name: str, gpl_ok: bool) -> KernelSymbol | None:
@@ -50,12 +56,19 @@ def _lookup(table: SymbolTable, name: str, gpl_ok: bool) -> KernelSymbol | None:
     return sym
 
 
-def bind(obj: ElfObject, table: SymbolTable, *, gpl_ok: bool = True) -> Binding:
-    """Resolve external references; raise one SymbolError naming all unresolved ones."""
+def bind(
+    obj: ElfObject, table: SymbolTable, *, gpl_ok: bool = True, defer_missing: bool = False
+) -> Binding:
+    """Resolve external references; raise one SymbolError naming all unresolved ones.
+
+    With ``defer_missing`` the unresolved ones are returned in ``Binding.deferred``
+    instead (insmod --defer-missing: the kernel resolves them later).
+    """
     kernel: dict[int, KernelSymbol] = {}
     specials: dict[int, str] = {}
     used: dict[str, None] = {}
     missing: list[str] = []
+    deferred: dict[int, str] = {}
     for sym in obj.symbols[1:]:
         undefined = sym.shndx == C.SHN_UNDEF
         weak = sym.bind == C.STB_WEAK
@@ -69,22 +82,33 @@ def bind(obj: ElfObject, table: SymbolTable, *, gpl_ok: bool = True) -> Binding:
             kernel[sym.index] = provider
             if provider.module:
                 used.setdefault(provider.module)
-        elif undefined and not weak and sym.name not in missing:
-            missing.append(sym.name)
+        elif undefined and not weak:
+            deferred[sym.index] = sym.name
+            if sym.name not in missing:
+                missing.append(sym.name)
     if "_GLOBAL_OFFSET_TABLE_" in missing:
         raise SymbolError(
             "position-independent code (needs _GLOBAL_OFFSET_TABLE_): a module has no GOT; "
             "rebuild it with -fno-pic",
             file=obj.path,
         )
-    if missing:
+    if missing and not defer_missing:
         noun = "symbol" if len(missing) == 1 else "symbols"
         raise SymbolError(f"unresolved {noun} {', '.join(missing)}", file=obj.path)
-    return Binding(kernel, specials, tuple(used))
+    return Binding(kernel, specials, tuple(used), deferred if defer_missing else {})
 
 
-def symbol_values(obj: ElfObject, binding: Binding, layout: Layout, base: int) -> list[int]:
-    """The final value of every symbol table entry (index 0 included)."""
+def symbol_values(
+    obj: ElfObject,
+    binding: Binding,
+    layout: Layout,
+    base: int,
+    traps: Mapping[str, int] | None = None,
+) -> list[int]:
+    """The final value of every symbol table entry (index 0 included).
+
+    A deferred symbol takes its trap address from ``traps`` (name -> address).
+    """
     special_value = {
         THIS_MODULE: base,
         MODULE_NAME: base + layout.name_offset,
@@ -98,6 +122,8 @@ def symbol_values(obj: ElfObject, binding: Binding, layout: Layout, base: int) -
             values[index] = special_value[binding.specials[index]]
         elif index in binding.kernel:
             values[index] = binding.kernel[index].value
+        elif index in binding.deferred:
+            values[index] = (traps or {}).get(binding.deferred[index], 0)
         elif sym.shndx == C.SHN_UNDEF:
             values[index] = 0  # weak undefined, provided by nobody
         elif sym.shndx == C.SHN_ABS:
@@ -108,4 +134,7 @@ def symbol_values(obj: ElfObject, binding: Binding, layout: Layout, base: int) -
             values[index] = base + section_offset[sym.shndx] + sym.value
         else:
             values[index] = sym.value  # a symbol in a section that is not loaded
-    return values
+    # Addresses are modulo the word, as ld's bfd_vma arithmetic on a 32/64-bit target:
+    # base + offset + a hostile st_value must not outgrow the header's pointer fields.
+    mask = (1 << (8 * obj.word_size)) - 1
+    return [value & mask for value in values]

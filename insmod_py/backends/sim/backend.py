@@ -9,13 +9,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TypeVar
 
+from ...deferred import DeferredRelocs
 from ...ksyms import SymbolTable
 from ..base import ImageInfo, ModuleInfo
 from . import procfs
 from .execution import Executor, Runner
 from .memory import arch_params
 from .state import KernelState, StateStore
-from .syscalls import VARIANTS, Kernel, KernelConfig
+from .syscalls import UTS_RELEASE, VARIANTS, Kernel, KernelConfig
 
 T = TypeVar("T")
 
@@ -66,8 +67,15 @@ class SimBackend:
     def create_module(self, name: str, size: int) -> int:
         return self._call(lambda k: k.create_module(name, size))
 
-    def init_module(self, name: str, image: bytes, info: ImageInfo | None = None) -> None:
-        self._call(lambda k: k.init_module(name, image, info))
+    def init_module(
+        self,
+        name: str,
+        image: bytes,
+        info: ImageInfo | None = None,
+        deferred: DeferredRelocs | None = None,
+    ) -> None:
+        """sys_init_module; ``deferred`` (sim only) keeps unresolved sites for later."""
+        self._call(lambda k: k.init_module(name, image, info, deferred))
 
     def delete_module(self, name: str | None) -> None:
         self._call(lambda k: k.delete_module(name))
@@ -105,6 +113,37 @@ class SimBackend:
             return sorted(
                 (int(m), str(d.get("name", "")), d.get("module")) for m, d in devs.items()
             )
+
+        return self._call(read, write=False)
+
+    # -- beyond 2.4's syscalls: version, taint, deferred relocations ------------------------
+
+    def kernel_version(self) -> str:
+        """The simulated kernel's UTS release (what ``uname -r`` would say)."""
+        return UTS_RELEASE
+
+    def tainted(self) -> int:
+        """/proc/sys/kernel/tainted: TAINT_PROPRIETARY (P) | TAINT_FORCED (F)."""
+        return self._call(lambda k: k.st.tainted, write=False)
+
+    def add_taint(self, flags: int) -> None:
+        """OR ``flags`` into /proc/sys/kernel/tainted, as 2.4.10+ insmod did."""
+        self._call(lambda k: k.add_taint(flags))
+
+    def trap_addresses(self, names: list[str]) -> dict[str, int]:
+        """Unresolved-symbol trap addresses for deferred symbols (see traps.py)."""
+        return self._call(lambda k: k.trap_addresses(list(names)))
+
+    def unresolved(self) -> dict[str, list[str]]:
+        """Module name -> symbols its deferred relocations still wait for."""
+
+        def read(k: Kernel) -> dict[str, list[str]]:
+            out: dict[str, set[str]] = {}
+            for u in k.st.unresolved:
+                mod = k.space.at_base(u.module)
+                if mod is not None:
+                    out.setdefault(k.display_name(mod), set()).add(u.site.name)
+            return {m: sorted(n) for m, n in out.items()}
 
         return self._call(read, write=False)
 

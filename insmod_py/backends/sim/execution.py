@@ -72,6 +72,8 @@ class Executor:
         if runner is None:
             from .machine import run_function as runner
         rt = self.runtime(st)
+        # transient (never serialised): lets an oops name the deferred symbol of a trap slot
+        rt.trap_names = {slot: name for name, slot in st.traps.items()}
         mapped = [MappedModule(name, m.base, m.memory, m.regions, m.symbols) for m, name in modules]
         try:
             result = runner(self.arch, mapped, rt, entry, tuple(args))

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from insmod_py import modstruct
 from insmod_py.backends.base import Region
 
+from . import traps
 from .printf import ArgSource
 from .services import (
     PAGE,
@@ -361,6 +362,15 @@ class _Machine:
         if self.fault is None:
             return Oops(f"Oops: {err}, {self._eip(pc)}")
         access, addr, fpc = self.fault
+        trap = self._trap(addr)
+        if trap is not None and access == u.UC_MEM_FETCH_UNMAPPED:
+            caller = self._word(uc.reg_read(self.SP))
+            return Oops(f"Oops: call to {trap} from {self.where(caller)}")
+        if trap is not None:
+            return Oops(
+                f"Oops: unable to handle kernel paging request at {lay.hex(addr)} "
+                f"({trap}), {self._eip(fpc)}"
+            )
         if access in (u.UC_MEM_FETCH_UNMAPPED, u.UC_MEM_FETCH_PROT):
             caller = self._word(uc.reg_read(self.SP))
             origin = f" (called from {self.where(caller)})" if self._in_module(caller) else ""
@@ -378,6 +388,13 @@ class _Machine:
             where = self._eip(fpc)
             return Oops(f"Oops: write to read-only kernel memory at {lay.hex(addr)}, {where}")
         return _paging_oops(lay, addr, self._eip(fpc))
+
+    def _trap(self, addr: int) -> str | None:
+        """ "unresolved symbol NAME (...)" when ``addr`` is a deferred symbol's trap."""
+        name = traps.name_at(self.lay.arch, addr, getattr(self.runtime, "trap_names", {}))
+        if name is None:
+            return None
+        return f"unresolved symbol {name} (deferred, provider not loaded)"
 
     def close(self) -> None:
         """Copy module memory and heap back to Python objects; drop the engine."""
@@ -440,6 +457,12 @@ class _Machine:
         while pos < end:
             i = bisect_right(self.mapped_starts, pos) - 1
             if i < 0 or pos >= self.mapped[i][1]:
+                trap = self._trap(pos)
+                if trap is not None:  # a service handed a deferred symbol's address
+                    raise Oops(
+                        f"Oops: unable to handle kernel paging request at "
+                        f"{self.lay.hex(pos)} ({trap})"
+                    )
                 raise _paging_oops(self.lay, pos, "")
             if write and not self.mapped[i][2]:
                 raise Oops(f"Oops: write to read-only kernel memory at {self.lay.hex(pos)}")

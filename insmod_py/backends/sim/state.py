@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
+from ...deferred import DeferredSite
 from ...errors import LoadError
 from ..base import Region
 from .memory import ArchParams, LiveModule
@@ -35,6 +37,20 @@ _SCHEMA = (
     " name TEXT NOT NULL, memory BLOB NOT NULL, regions TEXT NOT NULL, symbols TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS klog (id INTEGER PRIMARY KEY AUTOINCREMENT, line TEXT NOT NULL)",
 )
+# Added later without a schema bump: created on every open, so older databases get them.
+_SCHEMA_ADDITIONS = (
+    # deferred relocations (insmod --defer-missing): one row per unresolved site; module is
+    # the base of the module holding the site, original the field's bytes before relocation
+    "CREATE TABLE IF NOT EXISTS deferred_relocs (id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " module INTEGER NOT NULL, name TEXT NOT NULL, offset INTEGER NOT NULL,"
+    " type INTEGER NOT NULL, addend INTEGER NOT NULL, original BLOB NOT NULL,"
+    " machine INTEGER NOT NULL, rela INTEGER NOT NULL, gpl INTEGER NOT NULL,"
+    " deps_limit INTEGER NOT NULL)",
+    # unresolved-symbol trap slots (traps.py): name -> slot
+    "CREATE TABLE IF NOT EXISTS trap_slots (name TEXT PRIMARY KEY, slot INTEGER UNIQUE NOT NULL)",
+)
+
+_TABLE_NAME = re.compile(r"CREATE TABLE IF NOT EXISTS (\w+)")
 
 
 def default_state_dir() -> str:
@@ -45,6 +61,16 @@ def default_state_dir() -> str:
     xdg = os.environ.get("XDG_STATE_HOME")
     base = Path(xdg) if xdg else Path.home() / ".local" / "state"
     return str(base / "pyinsmod")
+
+
+def existing_arches(state_dir: str | None = None) -> list[str]:
+    """Architectures that have a simulated kernel database in ``state_dir``."""
+    directory = Path(state_dir if state_dir is not None else default_state_dir())
+    try:
+        names = sorted(p.name for p in directory.glob("kernel-*.sqlite3"))
+    except OSError:
+        return []
+    return [n[len("kernel-") : -len(".sqlite3")] for n in names]
 
 
 def _to_s64(value: int) -> int:
@@ -67,9 +93,25 @@ class KernelState:
     removed: set[int] = field(default_factory=set)  # bases freed during this call
     runtime_dirty: bool = False
     runtime: object | None = None  # the services' KernelRuntime, loaded on first use
+    unresolved: list[UnresolvedSite] = field(default_factory=list)  # deferred relocations
+    traps: dict[str, int] = field(default_factory=dict)  # deferred symbol -> trap slot
+    tainted: int = 0  # /proc/sys/kernel/tainted: 1 = P (proprietary), 2 = F (forced)
+    extras_dirty: bool = False  # unresolved, traps or tainted changed
 
     def next_seq(self) -> int:
         return max((m.seq for m in self.modules), default=0) + 1
+
+
+@dataclass(frozen=True)
+class UnresolvedSite:
+    """A deferred relocation kept by the kernel, with what applying it later needs."""
+
+    module: int  # base of the module holding the site
+    site: DeferredSite
+    machine: int
+    rela: bool
+    gpl_ok: bool
+    deps_limit: int
 
 
 class StateStore:
@@ -105,12 +147,17 @@ class StateStore:
         return conn
 
     def _init_schema(self, conn: sqlite3.Connection) -> None:
-        conn.execute("BEGIN IMMEDIATE")
+        # The write lock only when something must be created: a reader (lsmod, dmesg, the
+        # symbol query before a load) must not wait for another process's running init.
+        conn.execute("BEGIN IMMEDIATE" if self._needs_setup(conn) else "BEGIN")
         try:
             version = conn.execute("PRAGMA user_version").fetchone()[0]
             if version == 0:
                 for statement in _SCHEMA:
                     conn.execute(statement)
+            for statement in _SCHEMA_ADDITIONS:
+                conn.execute(statement)
+            if version == 0:
                 conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
                 conn.execute(
                     "INSERT OR REPLACE INTO meta VALUES ('arch', ?)", (self.arch.name.encode(),)
@@ -130,6 +177,16 @@ class StateStore:
         except BaseException:
             conn.execute("ROLLBACK")
             raise
+
+    @staticmethod
+    def _needs_setup(conn: sqlite3.Connection) -> bool:
+        if conn.execute("PRAGMA user_version").fetchone()[0] == 0:
+            return True
+        have = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        return any(
+            m is None or m.group(1) not in have
+            for m in (_TABLE_NAME.search(s) for s in _SCHEMA + _SCHEMA_ADDITIONS)
+        )
 
     def _db_errors(self) -> _DbErrors:
         return _DbErrors(str(self.path))
@@ -207,7 +264,27 @@ class StateStore:
                 )
             )
         row = conn.execute("SELECT value FROM meta WHERE key = 'runtime'").fetchone()
-        return KernelState(self.arch, mods, bytes(row[0]) if row and row[0] is not None else None)
+        state = KernelState(self.arch, mods, bytes(row[0]) if row and row[0] is not None else None)
+        state.unresolved = [
+            UnresolvedSite(
+                _to_u64(module),
+                DeferredSite(name, offset, rtype, addend, bytes(original)),
+                machine,
+                bool(rela),
+                bool(gpl),
+                deps_limit,
+            )
+            for module, name, offset, rtype, addend, original, machine, rela, gpl, deps_limit in (
+                conn.execute(
+                    "SELECT module, name, offset, type, addend, original, machine, rela, gpl,"
+                    " deps_limit FROM deferred_relocs ORDER BY id"
+                )
+            )
+        ]
+        state.traps = dict(conn.execute("SELECT name, slot FROM trap_slots").fetchall())
+        row = conn.execute("SELECT value FROM meta WHERE key = 'tainted'").fetchone()
+        state.tainted = int(bytes(row[0]).decode() or 0) if row and row[0] is not None else 0
+        return state
 
     def _save(self, conn: sqlite3.Connection, state: KernelState) -> None:
         live = {m.base for m in state.modules}
@@ -229,7 +306,37 @@ class StateStore:
             )
         if state.runtime_dirty:
             conn.execute("INSERT OR REPLACE INTO meta VALUES ('runtime', ?)", (state.runtime_blob,))
+        if state.extras_dirty:
+            self._save_extras(conn, state)
         self._append_log(conn, state.log)
+
+    def _save_extras(self, conn: sqlite3.Connection, state: KernelState) -> None:
+        """Deferred relocations, trap slots and the taint flags: small, rewritten whole."""
+        conn.execute("DELETE FROM deferred_relocs")
+        conn.executemany(
+            "INSERT INTO deferred_relocs (module, name, offset, type, addend, original, machine,"
+            " rela, gpl, deps_limit) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    _to_s64(u.module),
+                    u.site.name,
+                    u.site.offset,
+                    u.site.rtype,
+                    _to_s64(u.site.addend & ((1 << 64) - 1)),
+                    u.site.original,
+                    u.machine,
+                    int(u.rela),
+                    int(u.gpl_ok),
+                    u.deps_limit,
+                )
+                for u in state.unresolved
+            ],
+        )
+        conn.execute("DELETE FROM trap_slots")
+        conn.executemany("INSERT INTO trap_slots VALUES (?, ?)", sorted(state.traps.items()))
+        conn.execute(
+            "INSERT OR REPLACE INTO meta VALUES ('tainted', ?)", (str(state.tainted).encode(),)
+        )
 
     def _append_log(self, conn: sqlite3.Connection, lines: list[str]) -> None:
         if not lines:
@@ -258,7 +365,9 @@ class StateStore:
             conn.execute("BEGIN IMMEDIATE")
             conn.execute("DELETE FROM modules")
             conn.execute("DELETE FROM klog")
-            conn.execute("DELETE FROM meta WHERE key = 'runtime'")
+            conn.execute("DELETE FROM meta WHERE key IN ('runtime', 'tainted')")
+            conn.execute("DELETE FROM deferred_relocs")
+            conn.execute("DELETE FROM trap_slots")
             conn.execute("COMMIT")
 
 

@@ -15,15 +15,24 @@ import errno
 from dataclasses import dataclass
 
 from ... import modstruct as ms
+from ...deferred import DeferredRelocs
+from ...deferred import apply as apply_deferred
 from ...errors import KernelError, LoadError
+from ...ksyms import KernelSymbol, SymbolTable
+from ...resolve import GPL_PREFIX
 from ..base import ImageInfo, ModuleInfo
-from . import services
+from . import services, traps
 from .execution import Executor
 from .memory import PAGE_SIZE, AddressSpace, LiveModule, allocate, page_round
-from .state import KernelState
+from .state import KernelState, UnresolvedSite
 
 KERN_ERR = "<3>"
 KERN_ALERT = "<1>"
+KERN_WARNING = "<4>"
+KERN_INFO = "<6>"
+UTS_RELEASE = "2.4.20"  # as kernel_stub/include/linux/version.h, which the examples use
+TAINT_PROPRIETARY = 1  # 2.4.10+ TAINTED_PROPRIETARY_MODULE, shown as "P"
+TAINT_FORCED = 2  # TAINTED_FORCED_MODULE (insmod -f), shown as "F"
 CHAIN_LIMIT = 1 << 16  # longest refs chain we follow: a corrupt list must not hang us
 
 VARIANTS = ("patched", "unpatched")
@@ -225,7 +234,13 @@ class Kernel:
 
     # -- 1.5 sys_init_module ----------------------------------------------------------------
 
-    def init_module(self, name: str | bytes, image: bytes, info: ImageInfo | None = None) -> None:
+    def init_module(
+        self,
+        name: str | bytes,
+        image: bytes,
+        info: ImageInfo | None = None,
+        deferred: DeferredRelocs | None = None,
+    ) -> None:
         call = "init_module"
         self._capable(call)  # 1
         nm = self._get_mod_name(call, name)
@@ -251,7 +266,11 @@ class Kernel:
         except LoadError:
             mod.memory[:] = saved
             raise
+        if deferred is not None and deferred.sites:
+            self._keep_deferred(mod, deferred)
         self._start(mod)
+        if mod.get("flags") & ms.MOD_RUNNING and mod.get("nsyms"):
+            self._resolve_deferred(mod)
 
     def _install(
         self,
@@ -341,6 +360,10 @@ class Kernel:
         if end_copy < user_size or len(image) < end_copy:
             raise self._fail(call, errno.EFAULT, "image shorter than mod->size")
         mod.write(user_size, image[user_size:end_copy])
+        if not g("size_of_struct") and not self.space.read_cstr(g("name")):
+            # Zippel's header skips step 18; an empty name, or one running off the module,
+            # would leave a module nobody can name again (2.4 would oops reading it later)
+            raise self._fail(call, errno.EINVAL, printk="mod->name out of bounds.")
         # 20: module_arch_init is a no-op on i386 and x86_64; 21: flush_icache_range
         mod.set("next", saved_next)
         mod.set("refs", 0)
@@ -503,7 +526,127 @@ class Kernel:
             mod.set("flags", mod.get("flags") & ~ms.MOD_RUNNING)
         self._release(mod, tag_freed)
 
+    # -- deferred relocations (insmod --defer-missing; the livepatch idea) -------------------
+
+    def _keep_deferred(self, mod: LiveModule, deferred: DeferredRelocs) -> None:
+        """Remember the module's unresolved sites until a module exporting their names loads."""
+        self.st.unresolved.extend(
+            UnresolvedSite(
+                mod.base,
+                site,
+                deferred.machine,
+                deferred.rela,
+                deferred.gpl_ok,
+                deferred.deps_limit,
+            )
+            for site in deferred.sites
+        )
+        self.st.extras_dirty = True
+        names = ", ".join(deferred.names)
+        self.st.log.append(
+            f"{KERN_WARNING}{self.display_name(mod)}: deferred relocations for {names}"
+        )
+
+    def _resolve_deferred(self, exporter: LiveModule) -> None:
+        """Apply kept sites that ``exporter``'s symbols satisfy, in this same syscall.
+
+        Each user gets a module_ref on the exporter in a spare ``.kmodtab`` slot the
+        loader reserved, so the exporter cannot be removed while the user needs it.
+        """
+        if not self.st.unresolved:
+            return
+        owner = self.display_name(exporter)
+        table = SymbolTable(
+            KernelSymbol(n.decode("utf-8", "surrogateescape"), v, owner)
+            for v, n in self.exports_of(exporter)
+        )
+        by_user: dict[int, list[UnresolvedSite]] = {}
+        for u in self.st.unresolved:
+            by_user.setdefault(u.module, []).append(u)
+        for base, rows in by_user.items():
+            user = self.space.at_base(base)
+            if user is None or user is exporter:
+                continue
+            found: dict[str, int] = {}
+            for name in sorted({u.site.name for u in rows}):
+                sym = table.lookup(name)
+                if sym is None and rows[0].gpl_ok:
+                    sym = table.lookup(GPL_PREFIX + name)
+                if sym is not None:
+                    found[name] = sym.value
+            if not found:
+                continue
+            applied = [u for u in rows if u.site.name in found]
+            user_name = self.display_name(user)
+            try:
+                apply_deferred(
+                    user.memory, user.base, [u.site for u in applied], found,
+                    rows[0].machine, rows[0].rela, user_name,
+                )  # fmt: skip
+            except LoadError as err:
+                self.st.log.append(f"{KERN_ERR}{user_name}: deferred relocation failed: {err}")
+                continue
+            self._add_dep(user, exporter, rows[0].deps_limit)
+            done = {id(u) for u in applied}
+            self.st.unresolved = [u for u in self.st.unresolved if id(u) not in done]
+            self.st.extras_dirty = True
+            user.dirty = True
+            self.st.log.append(
+                f"{KERN_INFO}{user_name}: {len(applied)} deferred relocations resolved "
+                f"from {owner} ({', '.join(sorted(found))})"
+            )
+
+    def _add_dep(self, user: LiveModule, dep: LiveModule, limit: int) -> None:
+        """Link a module_ref user -> dep as step 23 of init_module would have."""
+        if any(d == dep.base for _, d in self.deps_of(user)):
+            return
+        ndeps = user.get("ndeps")
+        addr = (user.get("deps") + ndeps * self.ref_size) & self.mask
+        if ndeps >= limit or not user.get("deps"):
+            self.st.log.append(
+                f"{KERN_WARNING}{self.display_name(user)}: no room to record its use of "
+                f"{self.display_name(dep)}"
+            )
+            return
+        self.space.write_word(addr, dep.base)
+        self.space.write_word(addr + self.ws, user.base)
+        self.space.write_word(addr + 2 * self.ws, dep.get("refs"))
+        dep.set("refs", addr)
+        dep.set("flags", dep.get("flags") | ms.MOD_USED_ONCE)
+        user.set("ndeps", ndeps + 1)
+
+    def trap_addresses(self, names: list[str]) -> dict[str, int]:
+        """An unresolved-symbol trap slot per name (kept by name, reused when free)."""
+        out = {}
+        for name in names:
+            if name not in self.st.traps:
+                used = set(self.st.traps.values())
+                free = next((i for i in range(traps.slots(self.arch.name)) if i not in used), None)
+                if free is None:  # recycle slots nobody waits on any more
+                    waiting = {u.site.name for u in self.st.unresolved} | set(names)
+                    self.st.traps = {n: i for n, i in self.st.traps.items() if n in waiting}
+                    used = set(self.st.traps.values())
+                    slots = range(traps.slots(self.arch.name))
+                    free = next((i for i in slots if i not in used), None)
+                if free is None:
+                    raise self._fail(
+                        "create_module", errno.ENOMEM, "no free unresolved-symbol trap"
+                    )
+                self.st.traps[name] = free
+                self.st.extras_dirty = True
+            out[name] = traps.address(self.arch.name, self.st.traps[name])
+        return out
+
+    def add_taint(self, flags: int) -> None:
+        """A write to /proc/sys/kernel/tainted (2.4.10+: insmod ORs its flags in)."""
+        if flags & ~self.st.tainted:
+            self.st.tainted |= flags
+            self.st.extras_dirty = True
+
     def _release(self, mod: LiveModule, tag_freed: bool) -> None:
+        if any(u.module == mod.base for u in self.st.unresolved):
+            self.st.unresolved = [u for u in self.st.unresolved if u.module != mod.base]
+            self.st.extras_dirty = True
         for addr, d in self.deps_of(mod):
             dmod = self.space.at_base(d)
             if dmod is None:

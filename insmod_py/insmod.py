@@ -1,0 +1,261 @@
+"""insmod as one library call: modutils 2.4's options on top of the loader.
+
+:func:`insmod` does what modutils' ``insmod_main`` did, in its order: lock the
+file (``-L``), read the object and its ``.modinfo``, check the parameters,
+choose the symbol source, compare ``kernel_version`` with that source's
+kernel version (``-f`` turns a mismatch into a warning), then probe (``-p``),
+link at a fixed base (``-n``) or load, and finally record the taint flags
+(2.4.10+'s /proc/sys/kernel/tainted).  Messages go through a
+:class:`~insmod_py.messages.Reporter`; failures are LoadErrors.  The CLI only
+turns options into an :class:`InsmodOptions`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from .elf import ElfObject, read_object
+from .errors import KernelError, LoadError, UsageError
+from .ksyms import SymbolTable, load_symbols
+from .loader import DEFAULT_DRY_RUN_BASE, LinkedModule, link, module_name_from_path
+from .loader import load as load_module
+from .messages import Reporter
+from .modinfo import ModInfo, read_modinfo
+from .params import split_arguments
+
+TAINT_PROPRIETARY = 1  # "P": non-GPL-compatible license, or none
+TAINT_FORCED = 2  # "F": loaded with -f over a version mismatch
+TAINT_URL = "http://www.tux.org/lkml/#export-tainted"
+
+# A release written into a symbol file: "# UTS_RELEASE 2.4.20" or "# Linux version 2.4.20 ..."
+_RELEASE_HINT = re.compile(
+    r"^#\s*(?:UTS_RELEASE\s*[=:]?\s*\"?(?P<uts>[^\"\s]+)\"?|Linux version (?P<banner>\S+))",
+    re.MULTILINE,
+)
+
+
+@dataclass(frozen=True)
+class InsmodOptions:
+    """Everything ``pyinsmod load`` accepts, with modutils' defaults."""
+
+    path: str
+    args: tuple[str, ...] = ()
+    name: str | None = None  # -o
+    dry_run: bool = False  # -n
+    base: int = DEFAULT_DRY_RUN_BASE  # --base, for -n
+    ksyms_path: str | None = None  # --ksyms
+    header: str = "auto"  # --legacy / --new
+    autoclean: bool = False  # -k
+    force: bool = False  # -f
+    probe: bool = False  # -p
+    export_all: bool = True  # -X (default) / -x
+    lock: bool = False  # -L
+    defer_missing: bool = False  # --defer-missing
+    backend: str = "sim"
+    variant: str = "patched"
+    state_dir: str | None = None
+
+
+@dataclass(frozen=True)
+class InsmodResult:
+    linked: LinkedModule | None  # None when a simultaneous -L load had already done it
+    loaded: bool  # the module is now in the kernel (False for -n and -p)
+    taint: int  # the taint flags this load set (0 for -n and -p)
+    word_size: int  # of the object (for printing addresses)
+
+
+@contextlib.contextmanager
+def module_lock(path: str, enabled: bool, report: Reporter) -> Iterator[None]:
+    """``-L``: flock(LOCK_EX) on the module file, as modutils did, for the whole load."""
+    if not enabled:
+        yield
+        return
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError as exc:
+        raise LoadError(exc.strerror or str(exc), file=path) from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            report.info(f"{path}: another insmod holds the lock; waiting")
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def symbol_file_release(path: str) -> str | None:
+    """The kernel release a symbol file names in a comment, if it does."""
+    try:
+        with open(path, encoding="ascii", errors="replace") as fh:
+            text = fh.read()
+    except OSError:
+        return None  # load_symbols has already reported an unreadable file
+    m = _RELEASE_HINT.search(text)
+    return (m.group("uts") or m.group("banner")) if m else None
+
+
+def license_taint(info: ModInfo) -> tuple[int, str]:
+    """(flags, reason) as modutils' check_tainted_module worded it; (0, "") for GPL."""
+    if info.license is None:
+        return TAINT_PROPRIETARY, "no license"
+    if not info.gpl_compatible:
+        return TAINT_PROPRIETARY, f"non-GPL license - {info.license}"
+    return 0, ""
+
+
+def check_version(
+    obj: ElfObject,
+    info: ModInfo,
+    release: str | None,
+    source: str,
+    table: SymbolTable | None,
+    force: bool,
+    report: Reporter,
+) -> int:
+    """modutils' version check; returns TAINT_FORCED when -f overrode a mismatch."""
+    wanted = info.get("kernel_version")
+    if wanted is None:
+        report.info(f"{obj.path} has no kernel_version in .modinfo: version not checked")
+        return 0
+    if release is None:
+        report.info(f"{source} names no kernel version: version of {obj.path} not checked")
+        return 0
+    # modutils compared versions only when one side lacks symbol checksums
+    if info.get("using_checksums") and table is not None and table.using_versions:
+        report.info("module and kernel use symbol checksums: version string not compared")
+        return 0
+    if wanted == release:
+        report.info(f"{obj.path} was compiled for kernel version {wanted}, as this kernel")
+        return 0
+    text = (
+        f"kernel-module version mismatch: {obj.path} was compiled for kernel version "
+        f"{wanted} while this kernel is version {release}"
+    )
+    if not force:
+        raise LoadError(text)
+    report.warn(text)
+    return TAINT_FORCED
+
+
+def _fake_traps(arch: str, names: list[str]) -> dict[str, int]:
+    """Trap addresses for -n/-p with --defer-missing: where the simulated kernel puts them."""
+    from .backends.sim import traps
+
+    return {n: traps.address(arch, i) for i, n in enumerate(names)}
+
+
+def insmod(opts: InsmodOptions, report: Reporter | None = None) -> InsmodResult:
+    """Probe, dry-run or load one module as ``insmod`` would; raise LoadError on failure."""
+    report = report or Reporter()
+    if opts.defer_missing and opts.backend != "sim" and not opts.dry_run:
+        raise UsageError(
+            "--defer-missing needs the simulated kernel (--backend sim): a real 2.4 kernel "
+            "cannot apply relocations later"
+        )
+    with module_lock(opts.path, opts.lock, report):
+        return _insmod_locked(opts, report)
+
+
+def _insmod_locked(opts: InsmodOptions, report: Reporter) -> InsmodResult:
+    obj = read_object(opts.path)
+    report.info(f"Using {opts.path} ({obj.machine_name}, {len(obj.sections)} sections)")
+    name = opts.name or module_name_from_path(opts.path)
+    info = read_modinfo(obj)
+    try:
+        arg_string, params = split_arguments(opts.args, info.parameters, obj.word_size)
+    except LoadError as err:
+        raise err.with_file(opts.path) from None
+    if params:
+        report.info("parameters: " + ", ".join(p.name for p in params))
+
+    backend = None
+    table: SymbolTable | None = None
+    release: str | None = None
+    if opts.ksyms_path:
+        table = load_symbols(opts.ksyms_path)
+        release = symbol_file_release(opts.ksyms_path)
+        source = opts.ksyms_path
+        report.info(f"kernel symbols from {source} ({len(table)} symbols)")
+    if not opts.dry_run:
+        from .backends.factory import open_backend
+
+        backend = open_backend(
+            opts.backend, arch=obj.machine_name, variant=opts.variant, state_dir=opts.state_dir
+        )
+        if table is None:
+            table = backend.kernel_symbols()
+            version_of = getattr(backend, "kernel_version", None)
+            release = version_of() if version_of is not None else os.uname().release
+            source = f"the {opts.backend} kernel"
+            report.info(f"kernel symbols from {source} {release} ({len(table)} symbols)")
+    if table is None:
+        source = "no symbol source"
+        report.info("no kernel symbols (-n without --ksyms): only self-contained modules link")
+    taint = check_version(obj, info, release, source, table, opts.force, report)
+
+    gpl_ok = info.gpl_compatible
+    if opts.probe or opts.dry_run:
+        defer = (lambda names: _fake_traps(obj.machine_name, names)) if opts.defer_missing else None
+        if opts.probe and backend is not None and name in {m.name for m in backend.modules()}:
+            raise LoadError(f"a module named {name} already exists", file=opts.path)
+        linked = link(
+            obj, table or SymbolTable(), lambda size: opts.base, name=name, args=arg_string,
+            header=opts.header, autoclean=opts.autoclean, params=params, gpl_ok=gpl_ok,
+            export_all=opts.export_all, defer=defer,
+        )  # fmt: skip
+        _describe(linked, report)
+        if opts.probe:
+            report.info(f"{opts.path}: probe: {name} would load")
+        return InsmodResult(linked, False, 0, obj.word_size)
+
+    assert backend is not None
+    flags, reason = license_taint(info)
+    if flags:
+        report.warn(f"loading {opts.path} will taint the kernel: {reason}")
+        report.info(f"  See {TAINT_URL} for information about tainted modules")
+    taint |= flags
+    try:
+        linked = load_module(
+            obj, backend, name=name, args=arg_string, header=opts.header, symbols=table,
+            autoclean=opts.autoclean, params=params, gpl_ok=gpl_ok,
+            export_all=opts.export_all, defer_missing=opts.defer_missing,
+            on_link=lambda lm: _describe(lm, report),
+        )  # fmt: skip
+    except KernelError as err:
+        if opts.lock and err.call == "create_module" and err.errno == errno.EEXIST:
+            # modutils with -L: another insmod of the same module just did the work
+            report.info(f"{name} already exists: assuming a simultaneous load did it")
+            return InsmodResult(None, False, 0, obj.word_size)
+        raise
+    if taint and hasattr(backend, "add_taint"):
+        backend.add_taint(taint)
+    report.info(f"{name} loaded at {linked.base:#x}, {linked.size} bytes")
+    return InsmodResult(linked, True, taint, obj.word_size)
+
+
+def _describe(linked: LinkedModule, report: Reporter) -> None:
+    """The -v account of a linked image."""
+    if not report.verbose:
+        return
+    report.info(
+        f"{linked.name}: {linked.header} header, base {linked.base:#x}, size {linked.size} "
+        f"bytes in {sum(1 for p in linked.layout.pieces if p.size)} pieces"
+    )
+    if linked.deps:
+        report.info(f"{linked.name}: uses symbols of {', '.join(linked.deps)}")
+    if linked.exported:
+        report.info(f"{linked.name}: exports all {len(linked.exported)} globals (no __ksymtab)")
+    if linked.deferred is not None:
+        names = ", ".join(linked.deferred.names)
+        report.info(
+            f"{linked.name}: {len(linked.deferred.sites)} relocations deferred until a module "
+            f"exports {names}"
+        )
