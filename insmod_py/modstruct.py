@@ -9,6 +9,7 @@ cheap.  ``tests/test_modstruct.py`` checks every offset and size against gcc.
 
 from __future__ import annotations
 
+import struct as _struct
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
@@ -234,17 +235,62 @@ def _char60(value: str | bytes) -> bytes:
     return raw + bytes(KERNEL_SYM_NAME_LEN - len(raw))
 
 
-def build(word_size: int, struct: str, fields: Mapping[str, Any] | None = None, **kw: Any) -> bytes:
-    """Bytes of one ``struct``; members not given are 0.  Unknown names raise KeyError."""
+@cache
+def _packer(word_size: int, struct: str) -> _struct.Struct | None:
+    """A ``struct.Struct`` with the same layout, for structs of plain integers.
+
+    The loader builds headers and whole tables (a 4700-entry export table) on
+    every load; packing them from the same field table with ``struct`` avoids
+    importing construct and its per-object cost on that path.  The construct
+    definitions stay the description (the simulated kernel parses with them);
+    a test checks that both give the same bytes.
+    """
+    lay = layout(word_size, struct)
+    fmt, pos = "<", 0
+    for f in lay.fields:
+        if f.kind == "char60":
+            return None
+        fmt += "x" * (f.offset - pos)
+        if f.kind == "atomic":  # atomic_t in the low 4 bytes of a word-sized union
+            fmt += "i" + "x" * (word_size - 4)
+        else:
+            code = {4: "i", 8: "q"}[f.size]
+            fmt += code if f.kind in ("long", "int") else code.upper()
+        pos = f.offset + f.size
+    return _struct.Struct(fmt + "x" * (lay.size - pos))
+
+
+def _values(struct: str, fields: Mapping[str, Any] | None, kw: Mapping[str, Any]) -> dict:
     values = _defaults(struct)
     for key, value in {**(fields or {}), **kw}.items():
         if key not in values:
             raise KeyError(f"struct {struct} has no member {key!r}")
         values[key] = value
+    return values
+
+
+def build(word_size: int, struct: str, fields: Mapping[str, Any] | None = None, **kw: Any) -> bytes:
+    """Bytes of one ``struct``; members not given are 0.  Unknown names raise KeyError."""
+    values = _values(struct, fields, kw)
+    packer = _packer(word_size, struct)
+    if packer is not None:
+        return pack_values(packer, [values[name] for name, _ in STRUCTS[struct]])
     for name, kind in STRUCTS[struct]:
         if kind == "char60":
             values[name] = _char60(values[name])
-    return struct_for(word_size, struct).build(values)
+    return build_with_construct(word_size, struct, values)
+
+
+def build_with_construct(word_size: int, struct: str, values: Mapping[str, Any]) -> bytes:
+    """The construct definition's bytes for complete ``values`` (the reference builder)."""
+    return struct_for(word_size, struct).build(dict(values))
+
+
+def pack_values(packer: _struct.Struct, row: list[Any]) -> bytes:
+    try:
+        return packer.pack(*row)
+    except _struct.error as exc:  # same contract as construct: a value that does not fit
+        raise ValueError(f"struct member out of range: {exc}") from None
 
 
 def parse(word_size: int, struct: str, data: bytes, offset: int = 0) -> dict[str, Any]:
@@ -283,7 +329,18 @@ def parse_module_new(word_size: int, data: bytes, offset: int = 0) -> dict[str, 
 
 def build_array(word_size: int, struct: str, rows: list[Mapping[str, Any]]) -> bytes:
     """Consecutive ``struct`` entries (a ``__ksymtab``, ``.kmodtab``, ``__ex_table``...)."""
-    return b"".join(build(word_size, struct, row) for row in rows)
+    packer = _packer(word_size, struct)
+    if packer is None:
+        return b"".join(build(word_size, struct, row) for row in rows)
+    names = [name for name, _ in STRUCTS[struct]]
+    out = bytearray(packer.size * len(rows))
+    for i, row in enumerate(rows):
+        values = _values(struct, row, {})
+        try:
+            packer.pack_into(out, i * packer.size, *[values[n] for n in names])
+        except _struct.error as exc:
+            raise ValueError(f"struct member out of range: {exc}") from None
+    return bytes(out)
 
 
 def pack_word(word_size: int, value: int) -> bytes:

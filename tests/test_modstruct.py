@@ -184,3 +184,32 @@ def test_import_does_not_load_construct() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("word_size", [4, 8])
+@pytest.mark.parametrize("struct", sorted(ms.STRUCTS))
+def test_fast_packer_and_construct_definition_give_the_same_bytes(
+    word_size: int, struct: str
+) -> None:
+    """The loader packs with struct.Struct; the construct definition is the reference."""
+    import random
+
+    rng = random.Random(f"{word_size}{struct}")
+    for _ in range(20):
+        values = {}
+        for name, kind in ms.STRUCTS[struct]:
+            bits = 32 if kind in ("int", "uint", "atomic") or word_size == 4 else 64
+            if kind == "char60":
+                values[name] = bytes(rng.randrange(1, 256) for _ in range(rng.randrange(60)))
+            elif kind in ("long", "int", "atomic"):
+                values[name] = rng.randrange(-(1 << (bits - 1)), 1 << (bits - 1))
+            else:
+                values[name] = rng.randrange(1 << bits)
+        fast = ms.build(word_size, struct, values)
+        reference = ms.build_with_construct(
+            word_size,
+            struct,
+            {k: ms._char60(v) if isinstance(v, bytes) else v for k, v in values.items()},
+        )
+        assert fast == reference
+        assert ms.build_array(word_size, struct, [values, values]) == reference * 2
