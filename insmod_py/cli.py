@@ -34,13 +34,6 @@ def _int(text: str) -> int:
         raise click.BadParameter(f"{text!r} is not a number (use 0x... for hex)") from None
 
 
-def _machine_of(path: str) -> str:
-    """The arch of an object, for opening the matching simulated kernel."""
-    from .elf import read_object
-
-    return read_object(path).machine_name
-
-
 backend_options = [
     click.option(
         "--backend",
