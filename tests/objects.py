@@ -10,6 +10,7 @@ from __future__ import annotations
 import shutil
 import struct
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -39,6 +40,53 @@ void cleanup_module(void) { printk("bye\n"); }
 """
 
 KSYMS = "c0100000 printk\n"
+
+
+@dataclass(frozen=True)
+class Target:
+    """What an arch-parametrised test needs to know about one machine.
+
+    ``module_base`` is where a 2.4 kernel's ``create_module`` put modules
+    (vmalloc on i386, the module area on x86_64); ``kernel_text`` is the
+    kernel's ``_text``, so kernel symbols are ``kernel_text + offset``.
+    """
+
+    name: str
+    cflags: tuple[str, ...]
+    machine: int  # e_machine
+    word: int  # pointer size in bytes
+    rela: bool  # SHT_RELA (addend in r_addend) rather than SHT_REL (addend in the word)
+    module_base: int
+    kernel_text: int
+    startup: str  # the kernel entry symbol System.map shows at _text
+
+    def kernel(self, offset: int) -> int:
+        return self.kernel_text + offset
+
+    def module(self, offset: int) -> int:
+        return self.module_base + offset
+
+    def hex(self, address: int) -> str:
+        """An address as /proc/ksyms, /proc/kallsyms and System.map print it (zero-padded)."""
+        return f"{address:0{2 * self.word}x}"
+
+    @property
+    def word_format(self) -> str:
+        return "<I" if self.word == 4 else "<Q"
+
+    def flags(self, *, common: bool = False) -> list[str]:
+        """The compile flags; ``common`` swaps -fno-common for -fcommon (COMMON symbols)."""
+        if not common:
+            return list(self.cflags)
+        return [f if f != "-fno-common" else "-fcommon" for f in self.cflags]
+
+
+I386 = Target("i386", tuple(I386_CFLAGS), 3, 4, False, 0xC8800000, 0xC0100000, "startup_32")
+X86_64 = Target(
+    "x86_64", tuple(X86_64_KERNEL_CFLAGS), 62, 8, True,
+    0xFFFFFFFFA0000000, 0xFFFFFFFF81000000, "startup_64",
+)  # fmt: skip
+TARGETS = (I386, X86_64)
 
 
 def compile_c(
