@@ -23,7 +23,10 @@ a loader-made ``.kstrtab`` piece.  A prelinked module always has a
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Collection, Mapping, Sequence
+from itertools import accumulate, compress, islice
+from operator import and_
 
 from . import modstruct
 from .elf import ElfObject
@@ -64,24 +67,30 @@ def export_all_symbols(
     ``loaded`` are the placed section indices, ``overridden`` the symbol indices
     a kernel symbol took over (a weak definition the kernel provides).
     """
+    cols = obj.symbol_columns
+    names, binds, shndx = cols.names, cols.binds, cols.shndx
+    placed = {
+        x: x != C.SHN_UNDEF and (x in loaded or x in (C.SHN_ABS, C.SHN_COMMON)) for x in set(shndx)
+    }
+    # Global, defined, placed, not a SECTION/FILE symbol: C-speed scans of the columns.
+    keep = map(
+        and_,
+        map(and_, map(placed.__getitem__, shndx), cols.types.translate(_NOT_SECTION_OR_FILE)),
+        binds.translate(_NOT_LOCAL),
+    )
     seen: set[str] = set()
     out = []
-    for sym in obj.symbols[1:]:
-        placed = sym.shndx in loaded or sym.shndx in (C.SHN_ABS, C.SHN_COMMON)
-        if (
-            not sym.name
-            or sym.bind == C.STB_LOCAL
-            or sym.shndx == C.SHN_UNDEF
-            or not placed
-            or sym.type in (C.STT_SECTION, C.STT_FILE)
-            or sym.name in NEVER_EXPORTED
-            or sym.index in overridden
-            or sym.name in seen
-        ):
+    for index in compress(range(1, len(cols)), islice(keep, 1, None)):
+        name = names[index]
+        if not name or name in NEVER_EXPORTED or index in overridden or name in seen:
             continue
-        seen.add(sym.name)
-        out.append((sym.index, sym.name))
+        seen.add(name)
+        out.append((index, name))
     return out
+
+
+_NOT_SECTION_OR_FILE = bytes(t not in (C.STT_SECTION, C.STT_FILE) for t in range(256))
+_NOT_LOCAL = bytes(b != C.STB_LOCAL for b in range(256))
 
 
 def export_pieces(word_size: int, names: Sequence[str]) -> list[tuple[str, int, int]]:
@@ -100,13 +109,20 @@ def write_exports(
         return
     table_at = layout.extra_offset[EXPORTS]
     names_at = layout.extra_offset[EXPORT_NAMES]
-    entries = []
-    for value, name in rows:
-        raw = name.encode() + b"\0"
-        image[names_at : names_at + len(raw)] = raw
-        entries.append({"value": value, "name": base + names_at})
-        names_at += len(raw)
-    table = modstruct.build_array(word, "module_symbol", entries)
+    raw = [name.encode() + b"\0" for _, name in rows]
+    strings = b"".join(raw)
+    image[names_at : names_at + len(strings)] = strings
+    starts = accumulate(map(len, raw), initial=base + names_at)
+    entry = modstruct.layout(word, "module_symbol")
+    if (entry.field("value").offset, entry.field("name").offset, entry.size) == (0, word, 2 * word):
+        # {value, name} words back to back: the whole table is one pack
+        flat: list[int] = [0] * (2 * len(rows))
+        flat[0::2] = [value for value, _ in rows]
+        flat[1::2] = islice(starts, len(rows))
+        table = struct.pack(f"<{len(flat)}{'I' if word == 4 else 'Q'}", *flat)
+    else:
+        entries = [{"value": v, "name": n} for (v, _), n in zip(rows, starts, strict=False)]
+        table = modstruct.build_array(word, "module_symbol", entries)
     image[table_at : table_at + len(table)] = table
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import compress, count
 
 from .elf import ElfObject
 from .elf import constants as C
@@ -101,10 +102,11 @@ def lay_out(
         section_offset[sec.index] = place(sec.name, sec.size, sec.addralign, sec.index, sec.nobits)
 
     common_offset: dict[int, int] = {}
-    for sym in obj.symbols:
-        if sym.shndx == C.SHN_COMMON:
-            align = sym.value or 1
-            common_offset[sym.index] = place(f"COMMON:{sym.name}", sym.size, align, nobits=True)
+    cols = obj.symbol_columns  # columns, not Symbol objects: this runs for every load
+    for index in compress(count(), map((C.SHN_COMMON).__eq__, cols.shndx)):
+        align = cols.values[index] or 1
+        name = f"COMMON:{cols.names[index]}"
+        common_offset[index] = place(name, cols.sizes[index], align, nobits=True)
 
     for name, size, align in extras:
         extra_offset[name] = place(name, size, align)

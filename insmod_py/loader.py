@@ -12,7 +12,10 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
+from itertools import compress, islice
+from operator import and_, itemgetter, not_
 
 from . import header as module_header
 from .backends.base import Backend, ImageInfo, Region
@@ -43,13 +46,19 @@ class LinkedModule:
     header: str  # "new" (struct module_new from the object) or "legacy" (built here)
     symbols: dict[str, int]  # named symbols -> final value (globals win over locals)
     deps: tuple[str, ...]  # modules whose exports this one uses
-    info: ImageInfo
+    # Makes ``info`` on first use: only a backend that runs the image needs it.
+    make_info: Callable[[], ImageInfo] = field(repr=False, compare=False)
     deferred: DeferredRelocs | None = None  # sites left at traps (link(defer=...))
     exported: tuple[str, ...] = ()  # names in the loader-made export-all table
 
     @property
     def size(self) -> int:
         return len(self.image)
+
+    @cached_property
+    def info(self) -> ImageInfo:
+        """Regions and symbols for the backend (the simulated kernel's permissions, oopses)."""
+        return self.make_info()
 
 
 def module_name_from_path(path: str) -> str:
@@ -130,9 +139,11 @@ def link(
     values = symbol_values(obj, binding, layout, base, traps)
 
     image = bytearray(layout.size)
+    data = memoryview(obj.data)  # copy each section once, file -> image
     for index, offset in layout.section_offset.items():
-        data = obj.contents(obj.sections[index])
-        image[offset : offset + len(data)] = data
+        sec = obj.sections[index]
+        if not sec.nobits:
+            image[offset : offset + sec.size] = data[sec.offset : sec.offset + sec.size]
     image[layout.name_offset : layout.name_offset + len(name_bytes)] = name_bytes
     image[layout.args_offset : layout.args_offset + len(args_bytes)] = args_bytes
 
@@ -167,7 +178,7 @@ def link(
         )
     return LinkedModule(
         name, base, bytes(image), layout, kind, symbols, binding.used_modules,
-        _image_info(obj, layout, base, values), deferred, tuple(n for _, n in exported),
+        lambda: _image_info(obj, layout, base, values), deferred, tuple(n for _, n in exported),
     )  # fmt: skip
 
 
@@ -235,17 +246,42 @@ def _display_name(obj: ElfObject, sym: Symbol) -> str:
     return sym.name
 
 
+def _named(obj: ElfObject, shndx_ok: Callable[[int], bool]) -> list[int]:
+    """Indexes (from 1) of named symbols that are not SECTION/FILE, whose section
+    index passes ``shndx_ok``; C-speed scans of the symbol columns."""
+    cols = obj.symbol_columns
+    ok = {x: shndx_ok(x) for x in set(cols.shndx)}
+    kind_ok = cols.types.translate(_NOT_SECTION_OR_FILE)
+    keep = map(and_, map(and_, map(ok.__getitem__, cols.shndx), kind_ok), map(bool, cols.names))
+    return list(compress(range(1, len(cols)), islice(keep, 1, None)))
+
+
+_NOT_SECTION_OR_FILE = bytes(t not in (C.STT_SECTION, C.STT_FILE) for t in range(256))
+
+
 def _symbol_map(obj: ElfObject, values: list[int], layout: Layout) -> dict[str, int]:
-    """Named symbols with an address in the image or outside it (kernel, ABS)."""
+    """Named symbols with an address in the image or outside it (kernel, ABS).
+
+    A global wins over a local of the same name, the last global over earlier
+    ones and the first local over later ones; names keep their first position.
+    """
     placed = layout.section_offset
-    result: dict[str, int] = {}
-    for sym in obj.symbols[1:]:
-        if not sym.name or sym.type in (C.STT_SECTION, C.STT_FILE):
-            continue
-        if sym.shndx < C.SHN_LORESERVE and sym.shndx != C.SHN_UNDEF and sym.shndx not in placed:
-            continue  # defined in a section that is not loaded (.modinfo strings)
-        if sym.bind != C.STB_LOCAL or sym.name not in result:
-            result[sym.name] = values[sym.index]
+
+    def wanted(shndx: int) -> bool:  # not in a section that is not loaded (.modinfo)
+        return shndx >= C.SHN_LORESERVE or shndx == C.SHN_UNDEF or shndx in placed
+
+    cols = obj.symbol_columns
+    chosen = _named(obj, wanted)
+    if not chosen:
+        return {}
+    pick = itemgetter(*chosen) if len(chosen) > 1 else lambda seq: (seq[chosen[0]],)
+    names, vals = pick(cols.names), pick(values)
+    is_local = list(map((C.STB_LOCAL).__eq__, pick(cols.binds)))
+    result: dict[str, int] = dict.fromkeys(names)
+    local = zip(compress(names, is_local), compress(vals, is_local), strict=True)
+    result.update(reversed(list(local)))
+    is_global = list(map(not_, is_local))
+    result.update(zip(compress(names, is_global), compress(vals, is_global), strict=True))
     return result
 
 
@@ -262,13 +298,8 @@ def _image_info(obj: ElfObject, layout: Layout, base: int, values: list[int]) ->
             )
         regions.append(Region(base + piece.offset, piece.size, kind))
     placed = layout.section_offset
-    symbols = sorted(
-        {
-            (values[s.index], s.name)
-            for s in obj.symbols[1:]
-            if s.name and s.type not in (C.STT_SECTION, C.STT_FILE) and s.shndx in placed
-        }
-    )
+    names = obj.symbol_columns.names
+    symbols = sorted({(values[i], names[i]) for i in _named(obj, placed.__contains__)})
     return ImageInfo(tuple(regions), tuple(symbols))
 
 

@@ -17,8 +17,8 @@ from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from itertools import accumulate, compress, count
-from operator import add
+from itertools import accumulate, compress, count, repeat
+from operator import add, is_
 
 from ..errors import ElfError
 from . import constants as C
@@ -305,7 +305,7 @@ class ElfObject:
         if bad_shndx:
             self._symbols_slow(raw, strtab)  # raises the error for the first bad entry
         if None in names:
-            for index in compress(count(), map(_is_none, names)):
+            for index in compress(count(), map(is_, names, repeat(None))):
                 names[index] = self._string(strtab, name_offs[index], f"symbol {index} name")
         return SymbolColumns(
             names, values, sizes, info.translate(_BIND_OF), info.translate(_TYPE_OF), shndx
@@ -375,10 +375,6 @@ class ElfObject:
                 f"relocation {bad} of {sec.name} names symbol {symbols[bad]} (table has {nsym})"
             )
         return RelocTable(sec, target, is_rela, offsets, types, symbols, addends)
-
-
-def _is_none(value: object) -> bool:
-    return value is None
 
 
 def read_object(path: str) -> ElfObject:
