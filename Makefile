@@ -30,7 +30,8 @@ include mk/corpus.mk
 demo: venv modules
 	@tools/demo $(VENV)/bin/pyinsmod $(BUILD)
 
-test: venv modules
+# Lint first (a second), so pytest's summary is the last line of the output.
+test: venv modules lint
 	$(VPY) -m pytest -q -p no:cacheprovider
 
 lint: venv
