@@ -66,7 +66,7 @@ class Depmod:
 
     @property
     def word_size(self) -> int:
-        return 8 if self.machine == C.EM_X86_64 else 4
+        return C.WORD_SIZE[self.machine]
 
     def format_symbols(self) -> str:
         """The symbols as 2.4 /proc/ksyms printed them: ``addr name [module]``."""
@@ -177,7 +177,7 @@ def scan_tree(
         for export in scan.exports:
             provider.setdefault(export, scan.name)
 
-    word = 8 if machine == C.EM_X86_64 else 4
+    word = C.WORD_SIZE[machine]
     start, end = MODULE_AREA[machine] if base is None else (base, 1 << (8 * word))
     ref_size = modstruct.sizeof(word, "module_ref")
     modules: list[TreeModule] = []

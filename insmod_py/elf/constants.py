@@ -7,6 +7,7 @@ EV_CURRENT = 1
 ET_REL = 1
 EM_386, EM_X86_64 = 3, 62
 MACHINE_NAMES = {EM_386: "i386", EM_X86_64: "x86_64"}
+WORD_SIZE = {EM_386: 4, EM_X86_64: 8}  # bytes of an address (unsigned long) on each machine
 
 SHT_NULL, SHT_PROGBITS, SHT_SYMTAB, SHT_STRTAB, SHT_RELA = 0, 1, 2, 3, 4
 SHT_NOBITS, SHT_REL, SHT_SYMTAB_SHNDX, SHT_GROUP = 8, 9, 18, 17
