@@ -19,6 +19,7 @@ writes everything to bench/out/results.json.
 from __future__ import annotations
 
 import argparse
+import compileall
 import itertools
 import json
 import os
@@ -465,6 +466,9 @@ def main() -> None:
     if shutil.which("ld") is None or shutil.which("gcc") is None:
         sys.exit("bench: needs ld and gcc (binutils, gcc-multilib)")
     OUT.mkdir(exist_ok=True)
+    # (b) and --help time an installed command, which has its bytecode: make sure it
+    # is current (with PYTHONDONTWRITEBYTECODE set, every run would compile edited sources).
+    compileall.compile_dir(str(REPO / "insmod_py"), quiet=1)
     inputs = [] if args.generated else corpus_inputs()
     source = "corpus " + str(CORPUS) if inputs else "generated (bench/genobj.py; corpus absent)"
     if not inputs:

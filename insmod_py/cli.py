@@ -221,7 +221,7 @@ def _map_json(linked: Any) -> dict[str, Any]:
         "size": linked.size,
         "header": linked.header,
         "sections": sections,
-        "symbols": linked.symbols,
+        "symbols": dict(linked.symbols),
     }
 
 

@@ -11,16 +11,14 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from itertools import compress, islice
 from operator import and_, itemgetter, not_
+from typing import TYPE_CHECKING
 
 from . import header as module_header
-from .backends.base import Backend, ImageInfo, Region
-from .deferred import DeferredRelocs, DeferredSite
-from .deferred import collect as collect_deferred
 from .elf import ElfObject, Symbol
 from .elf import constants as C
 from .errors import KernelError, LoadError, UsageError
@@ -29,6 +27,10 @@ from .layout import MODULE_INITDATA, NEVER_LOADED, Layout, lay_out
 from .params import Assignment
 from .reloc import apply_table, for_machine
 from .resolve import bind, symbol_values
+
+if TYPE_CHECKING:  # imported where used: a plain load needs neither at run time
+    from .backends.base import Backend, ImageInfo
+    from .deferred import DeferredRelocs, DeferredSite
 
 HEADER_KINDS = ("auto", "new", "legacy")
 PARAM_STRINGS = "(parameter strings)"
@@ -44,7 +46,7 @@ class LinkedModule:
     image: bytes
     layout: Layout
     header: str  # "new" (struct module_new from the object) or "legacy" (built here)
-    symbols: dict[str, int]  # named symbols -> final value (globals win over locals)
+    symbols: Mapping[str, int]  # named symbols -> final value (globals win over locals)
     deps: tuple[str, ...]  # modules whose exports this one uses
     # Makes ``info`` on first use: only a backend that runs the image needs it.
     make_info: Callable[[], ImageInfo] = field(repr=False, compare=False)
@@ -59,6 +61,30 @@ class LinkedModule:
     def info(self) -> ImageInfo:
         """Regions and symbols for the backend (the simulated kernel's permissions, oopses)."""
         return self.make_info()
+
+
+class LazyMap(Mapping[str, int]):
+    """A read-only mapping made on first use (a load needs no symbol map; a map file does)."""
+
+    __slots__ = ("_data", "_make")
+
+    def __init__(self, make: Callable[[], dict[str, int]]) -> None:
+        self._make: Callable[[], dict[str, int]] | None = make
+        self._data: dict[str, int] = {}
+
+    def _get(self) -> dict[str, int]:
+        if self._make is not None:
+            self._data, self._make = self._make(), None
+        return self._data
+
+    def __getitem__(self, key: str) -> int:
+        return self._get()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._get())
+
+    def __len__(self) -> int:
+        return len(self._get())
 
 
 def module_name_from_path(path: str) -> str:
@@ -149,6 +175,9 @@ def link(
 
     names = obj.symbol_names  # called only to word an error message
     sites: list[DeferredSite] = []
+    if binding.deferred:
+        from .deferred import DeferredRelocs
+        from .deferred import collect as collect_deferred
     for sec in obj.relocation_sections():
         table_ = obj.relocations(sec)
         target_offset = layout.section_offset.get(table_.target.index)
@@ -164,11 +193,11 @@ def link(
 
     _write_params(image, obj, layout, base, values, params)
     module_header.write_exports(image, word, layout, base, [(values[i], n) for i, n in exported])
-    symbols = _symbol_map(obj, values, layout)
     bases = module_bases or {}
     deps = [bases.get(m, 0) for m in binding.used_modules]
     if kind == "legacy":
-        module_header.fill_header(image, obj, layout, base, symbols, deps=deps, autoclean=autoclean)
+        entries = _symbol_map(obj, values, layout, HEADER_SYMBOLS)
+        module_header.fill_header(image, obj, layout, base, entries, deps=deps, autoclean=autoclean)
     else:
         module_header.complete_new_header(image, word, layout, base, deps=deps, autoclean=autoclean)
     deferred = None
@@ -177,7 +206,8 @@ def link(
             obj.machine, relocs.rela, tuple(sites), gpl_ok, len(binding.used_modules) + spare
         )
     return LinkedModule(
-        name, base, bytes(image), layout, kind, symbols, binding.used_modules,
+        name, base, bytes(image), layout, kind,
+        LazyMap(lambda: _symbol_map(obj, values, layout)), binding.used_modules,
         lambda: _image_info(obj, layout, base, values), deferred, tuple(n for _, n in exported),
     )  # fmt: skip
 
@@ -246,24 +276,35 @@ def _display_name(obj: ElfObject, sym: Symbol) -> str:
     return sym.name
 
 
-def _named(obj: ElfObject, shndx_ok: Callable[[int], bool]) -> list[int]:
+def _named(
+    obj: ElfObject, shndx_ok: Callable[[int], bool], only: frozenset[str] | None = None
+) -> list[int]:
     """Indexes (from 1) of named symbols that are not SECTION/FILE, whose section
-    index passes ``shndx_ok``; C-speed scans of the symbol columns."""
+    index passes ``shndx_ok`` (and whose name is in ``only``, if given); C-speed
+    scans of the symbol columns."""
     cols = obj.symbol_columns
     ok = {x: shndx_ok(x) for x in set(cols.shndx)}
     kind_ok = cols.types.translate(_NOT_SECTION_OR_FILE)
-    keep = map(and_, map(and_, map(ok.__getitem__, cols.shndx), kind_ok), map(bool, cols.names))
+    named = map(bool, cols.names) if only is None else map(only.__contains__, cols.names)
+    keep = map(and_, map(and_, map(ok.__getitem__, cols.shndx), kind_ok), named)
     return list(compress(range(1, len(cols)), islice(keep, 1, None)))
 
 
 _NOT_SECTION_OR_FILE = bytes(t not in (C.STT_SECTION, C.STT_FILE) for t in range(256))
 
 
-def _symbol_map(obj: ElfObject, values: list[int], layout: Layout) -> dict[str, int]:
+# What the legacy header takes from the symbols (header.fill_header).
+HEADER_SYMBOLS = frozenset(("init_module", "cleanup_module"))
+
+
+def _symbol_map(
+    obj: ElfObject, values: list[int], layout: Layout, only: frozenset[str] | None = None
+) -> dict[str, int]:
     """Named symbols with an address in the image or outside it (kernel, ABS).
 
     A global wins over a local of the same name, the last global over earlier
     ones and the first local over later ones; names keep their first position.
+    ``only``: just these names (the header's few, without the cost of them all).
     """
     placed = layout.section_offset
 
@@ -271,7 +312,7 @@ def _symbol_map(obj: ElfObject, values: list[int], layout: Layout) -> dict[str, 
         return shndx >= C.SHN_LORESERVE or shndx == C.SHN_UNDEF or shndx in placed
 
     cols = obj.symbol_columns
-    chosen = _named(obj, wanted)
+    chosen = _named(obj, wanted, only)
     if not chosen:
         return {}
     pick = itemgetter(*chosen) if len(chosen) > 1 else lambda seq: (seq[chosen[0]],)
@@ -286,6 +327,8 @@ def _symbol_map(obj: ElfObject, values: list[int], layout: Layout) -> dict[str, 
 
 
 def _image_info(obj: ElfObject, layout: Layout, base: int, values: list[int]) -> ImageInfo:
+    from .backends.base import ImageInfo, Region
+
     regions = []
     for piece in layout.pieces:
         if piece.size == 0:

@@ -124,6 +124,30 @@ def _words(code: str, raw: bytes) -> array:
     return words
 
 
+def _column(code: str, raw: bytes, first: int, stride: int) -> array:
+    """The little-endian integers at ``first``, ``first + stride``... of ``raw``.
+
+    One strided copy through a memoryview (``first`` and ``stride`` are multiples
+    of the item size), instead of converting every word and slicing after.
+    """
+    size = array(code).itemsize
+    view = memoryview(raw).cast(code)
+    return _words(code, view[first // size :: stride // size].tobytes())
+
+
+def _all_below(column: array, bound: int) -> bool:
+    """Whether every number of a 32-bit column is below ``bound`` (< 2**31), without max().
+
+    The column as one int of 32-bit lanes: with no lane's top bit set, adding
+    2**31 - bound to every lane carries into no other lane, and sets a lane's
+    top bit exactly when its number is at least ``bound``.
+    """
+    lanes = int.from_bytes(column.tobytes(), sys.byteorder)
+    unit = int.from_bytes(b"\1\0\0\0" * len(column), "little")
+    top = unit << 31
+    return not lanes & top and not (lanes + unit * ((1 << 31) - bound)) & top
+
+
 def _low24_of_words(raw: bytes, first: int, stride: int) -> array:
     """Bytes first..first+2 of every ``stride``-byte entry as 32-bit ints (ELF32 r_sym)."""
     n = len(raw) // stride
@@ -357,19 +381,19 @@ class ElfObject:
         raw = self.contents(sec)
         n = len(raw) // entsize
         if self.elfclass == C.ELFCLASS32:  # r_offset, r_info (sym << 8 | type), r_addend
-            stride = entsize // 4
-            offsets = _words("I", raw)[0::stride]
+            offsets = _column("I", raw, 0, entsize)
             types: Sequence[int] = raw[4::entsize]
             symbols = _low24_of_words(raw, 5, entsize)
-            addends = _words("i", raw)[2::3] if is_rela else array("i", bytes(4 * n))
+            addends = _column("i", raw, 8, entsize) if is_rela else array("i", bytes(4 * n))
         else:  # r_offset, r_info (sym << 32 | type), r_addend; 64-bit words
-            stride = entsize // 8
-            halves = _words("I", raw)
-            offsets = _words("Q", raw)[0::stride]
-            types, symbols = halves[2 :: 2 * stride], halves[3 :: 2 * stride]
-            addends = _words("q", raw)[2::3] if is_rela else array("q", bytes(8 * n))
+            offsets = _column("Q", raw, 0, entsize)
+            # Types as bytes (one per entry) when they all fit one, as they do in practice.
+            high = raw[9::entsize] + raw[10::entsize] + raw[11::entsize]
+            types = raw[8::entsize] if high.count(0) == len(high) else _column("I", raw, 8, entsize)
+            symbols = _column("I", raw, 12, entsize)
+            addends = _column("q", raw, 16, entsize) if is_rela else array("q", bytes(8 * n))
         nsym = len(self.symbol_columns)
-        if symbols and max(symbols) >= nsym:
+        if symbols and not _all_below(symbols, nsym):
             bad = next(i for i, s in enumerate(symbols) if s >= nsym)
             raise self._fail(
                 f"relocation {bad} of {sec.name} names symbol {symbols[bad]} (table has {nsym})"

@@ -16,13 +16,15 @@ every type supported, every value in range.  Otherwise it declines before
 writing anything and the reference runs, so errors are always the
 reference's, naming the first bad entry.
 
-The arithmetic of the common classes (fields as wide as an address, and the
-32-bit signed/unsigned fields of x86_64) is done on *lanes*: one Python int
-holding every entry's number in its own address-wide slot
-(:class:`_Lanes`, SIMD within a register), so an addition over 100k entries
-is a handful of big-int operations instead of 100k Python ones.  Python
-objects per entry remain only where ``struct`` gathers and scatters the
-fields.
+Tables of the usual types (fields as wide as an address, and for RELA the
+narrower signed/unsigned ones) are computed on *lanes*: one Python int
+holding every entry's number in its own address-wide slot (:class:`_Lanes`,
+SIMD within a register), so an addition over 100k entries is a handful of
+big-int operations instead of 100k Python ones; sizes mix in one table, and
+per-type constants (size, -P, range bias) come from ``bytes.translate`` of
+the types.  Python objects per entry remain only where ``struct`` gathers and
+scatters the fields, and not even there for equally spaced fields (extended
+slices).  Big tables go in chunks so that those objects stay few at a time.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import Enum
+from functools import cached_property
 from itertools import compress, islice, repeat
 from operator import add, and_, itemgetter, le, sub
 
@@ -205,22 +208,15 @@ _PIECES: dict[tuple[int, str], list[str]] = {}
 _PIECE_TABLE = 4096  # distances between fields below this come from a table
 
 
-def _fields_struct(
-    offsets: Sequence[int], size: int, code: str, steps: Sequence[int] | None = None
-) -> struct.Struct:
+def _fields_struct(offsets: Sequence[int], size: int, code: str) -> struct.Struct:
     """One format for every field, from the first one: pad bytes (``Nx``) between fields.
 
-    Offsets are sorted and at least ``size`` apart (checked by the caller);
-    ``steps``, their differences, if the caller has them.
+    Offsets are sorted and at least ``size`` apart (checked by the caller).
     """
     if len(offsets) == 1:
         return struct.Struct("<" + code)
-    if steps is None:
-        steps = list(map(sub, islice(offsets, 1, None), offsets))
-        small = max(steps) < _PIECE_TABLE
-    else:
-        small = True  # from _steps, which checks the bound
-    if small:  # the usual case: one table lookup per field
+    steps = list(map(sub, islice(offsets, 1, None), offsets))
+    if max(steps) < _PIECE_TABLE:  # the usual case: one table lookup per field
         pieces = _PIECES.get((size, code))
         if pieces is None:
             pieces = [f"{d - size}x{code}" for d in range(_PIECE_TABLE)]
@@ -265,9 +261,19 @@ class _Lanes:
         self.mask = (1 << (8 * width)) - 1
         # 1 in every lane; constants are multiples of it (cheaper than from_bytes)
         self.unit = int.from_bytes((b"\1" + bytes(width - 1)) * n, "little")
-        self.ones = self.unit * self.mask
-        self.top = self.unit << (8 * width - 1)
-        self.rest = self.ones ^ self.top
+
+    # Each of these is a pass over every lane: made only by the tables that use them.
+    @cached_property
+    def ones(self) -> int:
+        return self.unit * self.mask
+
+    @cached_property
+    def top(self) -> int:
+        return self.unit << (8 * self.width - 1)
+
+    @cached_property
+    def rest(self) -> int:
+        return self.ones ^ self.top
 
     def const(self, value: int) -> int:
         """Every lane holding ``value`` (taken modulo the lane width)."""
@@ -307,31 +313,6 @@ def _little(words: array) -> bytes:
     return words.tobytes()
 
 
-def _steps(offsets: Sequence[int], width: int, size: int) -> array | None:
-    """``offsets[i+1] - offsets[i]`` (at least two offsets), computed on lanes.
-
-    Only for the usual case: offsets below 2**(8*width-1), every step at least
-    ``size`` (sorted, fields apart) and below ``_PIECE_TABLE``.  None otherwise,
-    and the caller decides the slow way.
-    """
-    n = len(offsets) - 1
-    whole = _Lanes(width, n + 1).of(offsets)
-    lanes = _Lanes(width, n)
-    bits = 8 * width
-    if whole >> (bits * n) & lanes.top or whole & lanes.top:
-        return None  # a borrow could hide in a lane below
-    # Lane i of offsets[1:] - offsets[:-1]: a negative step borrows and leaves a
-    # lane of at least 2**(bits-1), far above the table bound.
-    diff = (whole >> bits) - (whole & ((1 << (bits * n)) - 1))
-    if diff < 0 or diff & lanes.const(-_PIECE_TABLE):
-        return None
-    # Each lane is now small, so adding 2**(bits-1) - size carries into no other
-    # lane, and sets a lane's top bit exactly when its step is at least size.
-    if (diff + lanes.const((1 << (bits - 1)) - size)) & lanes.top != lanes.top:
-        return None
-    return lanes.array(diff)
-
-
 def apply_table_bulk(
     image: bytearray,
     table: RelocTable,
@@ -342,9 +323,12 @@ def apply_table_bulk(
 ) -> bool:
     """Apply a whole table with C-speed primitives; False (image untouched) if it cannot.
 
-    Entries are grouped by field class (size, overflow check): within a class
-    PC-relative and absolute types differ only by ``- P``.  Phase one reads
-    every field and computes and checks every value; phase two writes.
+    Tables whose every type is a lane kind (:func:`_lane_kind`, all of what
+    compilers emit for modules) take :func:`_lanes_chunk` a chunk at a time,
+    sizes mixed.  Others are grouped by field class (size, overflow check): within a
+    class PC-relative and absolute types differ only by ``- P``.  Either way
+    phase one reads every field and computes and checks every value; phase two
+    writes.
     """
     offsets, types, syms = table.offsets, table.types, table.symbols
     addends = table.addends if table.is_rela else None
@@ -364,22 +348,34 @@ def apply_table_bulk(
         kinds = {t: r for t, r in kinds.items() if r.size}
         if not offsets:
             return True
+    bits = machine.address_bits
+    if all(_lane_kind(r, addends is not None, bits) for r in kinds.values()):
+        if not isinstance(types, bytes):
+            types = bytes(array("B", types))  # every type here has a recipe, so < 256
+        writes = []
+        for lo in range(0, len(offsets), LANE_CHUNK):
+            # Chunks follow each other: sorted, fields apart across the boundary too.
+            if lo and offsets[lo] < offsets[lo - 1] + kinds[types[lo - 1]].size:
+                return False
+            hi = lo + LANE_CHUNK
+            write = _lanes_chunk(
+                image, offsets[lo:hi], types[lo:hi], syms[lo:hi],
+                None if addends is None else addends[lo:hi], kinds, values, target_offset,
+                table.target.size, base, machine,
+            )  # fmt: skip
+            if write is None:
+                return False
+            writes.append(write)
+        for write in writes:
+            write()
+        return True
     # Sorted and non-overlapping: fields can be read and written in any order,
     # and the last field ends last.
-    bits = machine.address_bits
-    sizes = {r.size for r in kinds.values()}
-    steps = None
     if len(offsets) > 1:
-        if len(sizes) == 1:
-            size = next(iter(sizes))
-            steps = _steps(offsets, bits // 8, size)
-            if steps is None and min(map(sub, islice(offsets, 1, None), offsets)) < size:
-                return False
-        else:
-            size_of = {t: r.size for t, r in kinds.items()}
-            ends = map(add, offsets, map(size_of.__getitem__, types))
-            if not all(map(le, ends, islice(offsets, 1, None))):
-                return False
+        size_of = {t: r.size for t, r in kinds.items()}
+        ends = map(add, offsets, map(size_of.__getitem__, types))
+        if not all(map(le, ends, islice(offsets, 1, None))):
+            return False
     if offsets[-1] + kinds[types[-1]].size > table.target.size:
         return False
     if any(r.check is not Check.WRAP and r.size * 8 >= bits for r in kinds.values()):
@@ -390,7 +386,6 @@ def apply_table_bulk(
     if len(classes) == 1:
         groups = [(next(iter(classes)), offsets, types, syms, addends)]
     else:
-        steps = None  # the classes' own offsets are subsets
         class_of = {t: key for key, ts in classes.items() for t in ts}
         which = list(map(class_of.__getitem__, types))
         groups = []
@@ -403,32 +398,18 @@ def apply_table_bulk(
             )  # fmt: skip
     writes = []
     for key, offs, tps, sms, adds in groups:
-        start = target_offset + offs[0]
-        if _lane_class(key, adds is not None, bits):
-            pcrel = {t: recipes[t].pcrel for t in classes[key]}
-            out = _compute_lanes(
-                image, key, offs, tps, sms, adds, values, target_offset, base, machine, pcrel,
-                steps,
-            )  # fmt: skip
-            if out is None:
-                return False
-            writes.append((start, None, None, *out))
-            continue
         out = _compute_group(image, key, offs, tps, sms, adds, values, target_offset, base, machine)
         if out is None:
             return False
-        writes.append((start, *out[:3], None, out[3]))
-    for start, read, old, write, at, new in writes:
-        if read is None:
-            deque(map(write.pack_into, repeat(image), at, new), maxlen=0)
-        else:
-            _merge_fields(image, start, read, old, write, new)
+        writes.append((target_offset + offs[0], *out))
+    for start, read, old, write, new in writes:
+        _merge_fields(image, start, read, old, write, new)
     return True
 
 
 def _present_types(types: Sequence[int], recipes: dict[int, Recipe]) -> set[int] | None:
     """The distinct types of a table, or None if one has no recipe."""
-    if isinstance(types, bytes):  # ELF32 and small ELF64 types: C-speed byte searches
+    if isinstance(types, bytes):  # the reader's usual form: C-speed byte searches
         known = bytes(t for t in recipes if 0 <= t < 256)
         if types.translate(None, known):
             return None
@@ -437,89 +418,198 @@ def _present_types(types: Sequence[int], recipes: dict[int, Recipe]) -> set[int]
     return present if present <= recipes.keys() else None
 
 
-def _lane_class(key: tuple[int, Check], rela: bool, bits: int) -> bool:
-    """Whether a class's arithmetic is done on lanes (:func:`_compute_lanes`).
+def _lane_kind(recipe: Recipe, rela: bool, bits: int) -> bool:
+    """Whether entries of this recipe can be computed on lanes (:func:`_lanes_chunk`).
 
-    Address-wide wrapping fields, and RELA fields of 4 or 8 bytes whose check
-    is a signed or unsigned range; the rest (16- and 8-bit fields) take the
-    per-entry bulk path.
+    Address-wide wrapping fields, and for RELA narrower fields with a signed
+    or unsigned range.  REL narrower fields (their addend is read signed) and
+    BITFIELD checks take the per-class path.
     """
-    size, check = key
-    if size * 8 == bits:
-        return check is Check.WRAP
-    return rela and size in (4, 8) and check in (Check.SIGNED, Check.UNSIGNED)
+    if recipe.size * 8 == bits:
+        return recipe.check is Check.WRAP
+    return rela and recipe.check in (Check.SIGNED, Check.UNSIGNED)
 
 
-def _compute_lanes(
-    image: bytearray,
-    key: tuple[int, Check],
-    offs: Sequence[int],
-    tps: Sequence[int],
-    sms: Sequence[int],
-    adds: Sequence[int] | None,
-    values: list[int],
-    target_offset: int,
-    base: int,
-    machine: MachineRelocs,
-    pcrel: dict[int, bool],
-    steps: Sequence[int] | None,
-) -> tuple[struct.Struct, array, array] | None:
-    """One class's fields, computed on lanes: (field format, image offsets, new values).
+def _per_type(types: bytes, const: dict[int, int], lanes: _Lanes, present: int) -> int:
+    """Lanes holding ``const[type]`` of each entry's type (0 for types not in ``const``).
 
-    All arithmetic is modulo the address width, as in the reference; a range
-    check passes when value + bias has no bit above the field (SIGNED: bias
-    2**(bits-1) of the field, UNSIGNED: 0).  None when a value does not fit or
-    an input is out of range: the reference then names the entry.  One format
-    with pad bytes reads the old fields; writing is one ``pack_into`` per
-    field, cheaper than merging a packed span back around the bytes between.
+    ``present``: how many distinct types the table has (one constant for all: no spreading).
+
+    Byte k of every lane comes from one ``bytes.translate`` of the types (a
+    256-entry table of byte k of each constant), stored with an extended slice.
     """
-    size, check = key
-    width = machine.address_bits // 8
-    n = len(offs)
-    if steps is None and n > 1:
-        steps = _steps(offs, width, size)
-    read = _fields_struct(offs, size, _FORMAT[size], steps)
-    fields = read.unpack_from(image, target_offset + offs[0])
-    lanes = _Lanes(width, n)
-    try:
-        if adds is None:  # REL, address-wide: the field is the addend
-            addend = lanes.of(fields)
-        else:
-            if machine.zero_target and any(fields):
-                return None
-            if not (isinstance(adds, array) and adds.itemsize == width):
-                adds = array(_SIGNED_CODE[width], adds)
-            addend = int.from_bytes(_little(adds), "little")
-        value = lanes.add(lanes.of(list(map(values.__getitem__, sms))), addend)
-    except OverflowError:
-        return None  # a value out of range for its lane
-    if any(pcrel.values()):
-        # - P = ~(where + offset) + 1 = (offset XOR all-ones) + (1 - where)
-        where = base + target_offset
-        minus_p = lanes.add(lanes.of(offs) ^ lanes.ones, lanes.const(1 - where))
-        if not all(pcrel.values()):
-            minus_p &= _type_lanes(tps, {t for t, pc in pcrel.items() if pc}, lanes)
-        value = lanes.add(value, minus_p)
-    if check is not Check.WRAP:
-        biased = (
-            lanes.add(value, lanes.const(1 << (8 * size - 1))) if check is Check.SIGNED else value
-        )
-        if biased & lanes.const(-(1 << (8 * size))):
-            return None  # overflow: the reference raises for the first one
-    at = lanes.array(lanes.of(offs) + lanes.const(target_offset))  # no lane overflows: in image
-    return struct.Struct("<" + _FORMAT[size]), at, lanes.array(value, size)
-
-
-def _type_lanes(types: Sequence[int], selected: set[int], lanes: _Lanes) -> int:
-    """Lanes of all-ones where the entry's type is in ``selected``, zero elsewhere."""
-    if not isinstance(types, bytes):
-        types = bytes(array("B", types))
-    mask = types.translate(bytes(255 if t in selected else 0 for t in range(256)))
+    distinct = set(const.values())
+    if len(distinct) == 1 and len(const) == present:
+        return lanes.const(distinct.pop())
     width = lanes.width
     spread = bytearray(width * lanes.n)
     for k in range(width):
-        spread[k::width] = mask
+        column = bytes(const.get(t, 0) >> (8 * k) & 0xFF for t in range(256))
+        if any(column):
+            spread[k::width] = types.translate(column)
     return int.from_bytes(spread, "little")
+
+
+class _Pieces(dict[int, str]):
+    """struct format pieces by key ``gap << 4 | size``: ``gap`` pad bytes, then the field.
+
+    Filled on first use of a key: a module has a few hundred distinct gaps.
+    """
+
+    def __missing__(self, key: int) -> str:
+        gap, size = key >> 4, key & 15
+        piece = self[key] = (f"{gap}x" if gap else "") + _FORMAT[size]
+        return piece
+
+
+_READ_PIECES = _Pieces()
+
+# Entries computed at once on lanes: the transient objects of a chunk (struct's
+# per-field codes, the unpacked fields) stay a few MB however big the table.
+LANE_CHUNK = 32768
+
+
+def _lanes_chunk(
+    image: bytearray,
+    offsets: Sequence[int],
+    types: bytes,
+    syms: Sequence[int],
+    addends: Sequence[int] | None,
+    kinds: dict[int, Recipe],
+    values: list[int],
+    target_offset: int,
+    target_size: int,
+    base: int,
+    machine: MachineRelocs,
+) -> Callable[[], None] | None:
+    """Entries of lane kinds, sizes mixed, computed on address-wide lanes.
+
+    Returns the function that writes them (phase two), or None if the reference
+    must decide.  Everything per entry lives in lanes (offsets, field ends,
+    gaps, S, A, -P, range checks), so the only per-entry Python objects are
+    where ``struct`` gathers the old fields and scatters the new ones.  Fields
+    that are equally spaced (``__mcount_loc``, ``.orc_unwind_ip``...) need not
+    even those: extended slices of the image read and write them all at once.
+    """
+    n = len(offsets)
+    bits = machine.address_bits
+    width = bits // 8
+    lanes = _Lanes(width, n)
+    start = target_offset + offsets[0]
+    try:
+        at = lanes.of(offsets)
+        if addends is not None:
+            if not (isinstance(addends, array) and addends.itemsize == width):
+                addends = array(_SIGNED_CODE[width], addends)
+            addend = int.from_bytes(_little(addends), "little")
+        pick = itemgetter(*syms) if n > 1 else lambda seq: (seq[syms[0]],)
+        s = lanes.of(pick(values))
+    except OverflowError:
+        return None  # an input out of range for its lane
+    # Offsets below 2**(bits-4): ends, gaps and gap << 4 below cannot leave a lane.
+    if at & lanes.const(-(1 << (bits - 4))) or target_offset + target_size >> (bits - 1):
+        return None
+    sizes = {t: r.size for t, r in kinds.items()}
+    ends = at + _per_type(types, sizes, lanes, len(kinds))
+    if ends >> (bits * (n - 1)) > target_size:
+        return None  # the last field (the last to end, once sorted) leaves the section
+    regular = None  # the spacing of equally spaced fields of one size
+    if n > 1:
+        # Lane i: offsets[i+1] - ends[i].  A negative gap (unsorted or overlapping
+        # fields) borrows and leaves at least 2**(bits-1) in its lane (the top bit)
+        # or, in the last lane, a negative number.
+        gaps = (at >> bits) - (ends & ((1 << (bits * (n - 1))) - 1))
+        inner = _Lanes(width, n - 1)
+        if gaps < 0 or gaps & inner.top:
+            return None
+        # Key of field i+1: its gap and size, the struct format piece that reaches it.
+        keys = (gaps << 4) | ((ends - at) >> bits)
+    size0 = sizes[types[0]]
+    if n > 1 and len(set(sizes.values())) == 1:
+        first = keys & inner.mask
+        if keys == inner.const(first):
+            regular = (first >> 4) + size0
+    if regular is not None:
+        end = start + regular * (n - 1) + size0
+        column = [image[start + k : end : regular] for k in range(size0)]
+    elif addends is None or machine.zero_target:  # one format reads every field
+        body = "".join(map(_READ_PIECES.__getitem__, inner.array(keys))) if n > 1 else ""
+        read = struct.Struct("<" + _FORMAT[size0] + body)
+    if addends is None:  # REL: the addend is the field, as wide as a lane
+        if regular is not None:
+            addend = int.from_bytes(_interleave(column, n), "little")
+        else:
+            addend = lanes.of(read.unpack_from(image, start))
+    elif machine.zero_target:
+        if regular is not None:
+            if any(c.count(0) != n for c in column):
+                return None
+        elif any(read.unpack_from(image, start)):
+            return None  # the reference names the first non-zero target
+    value = lanes.add(s, addend)
+    pcrel = {t: r.pcrel for t, r in kinds.items()}
+    if any(pcrel.values()):
+        # - P = ~(where + offset) + 1 = (offset XOR all-ones) + (1 - where)
+        where = base + target_offset
+        minus_p = lanes.add(at ^ lanes.ones, lanes.const(1 - where))
+        if not all(pcrel.values()):
+            minus_p &= _per_type(
+                types, {t: lanes.mask for t, pc in pcrel.items() if pc}, lanes, len(kinds)
+            )
+        value = lanes.add(value, minus_p)
+    # A checked value passes when value + bias has no bit above its field (SIGNED:
+    # bias 2**(field bits - 1), UNSIGNED: 0): the reference's range, modulo 2**bits.
+    above = {
+        t: lanes.mask ^ ((1 << 8 * r.size) - 1)
+        for t, r in kinds.items()
+        if r.check is not Check.WRAP
+    }
+    if above:
+        bias = {t: 1 << (8 * r.size - 1) for t, r in kinds.items() if r.check is Check.SIGNED}
+        biased = lanes.add(value, _per_type(types, bias, lanes, len(kinds))) if bias else value
+        if biased & _per_type(types, above, lanes, len(kinds)):
+            return None  # overflow: the reference raises for the first one
+    # Phase two: write (once every chunk of the table has passed phase one).
+    if regular is not None:
+        raw = value.to_bytes(width * n, "little")
+
+        def write_slices() -> None:
+            for k in range(size0):
+                image[start + k : end : regular] = raw[k::width]
+
+        return write_slices
+    where_at = lanes.array(at + lanes.const(target_offset))
+    # Signed lanes: every field's value fits its write code (checked above).
+    new = array(_SIGNED_CODE[width], value.to_bytes(width * n, "little"))
+    if sys.byteorder == "big":
+        new.byteswap()
+    codes = {
+        t: (_FORMAT if r.check is Check.UNSIGNED else _SIGNED_CODE)[r.size]
+        for t, r in kinds.items()
+    }
+
+    def write_fields() -> None:
+        distinct = set(codes.values())
+        for code in distinct:
+            pack_into = struct.Struct("<" + code).pack_into
+            if len(distinct) == 1:
+                deque(map(pack_into, repeat(image), where_at, new), maxlen=0)
+            else:
+                sel = types.translate(bytes(codes.get(t) == code for t in range(256)))
+                fields = map(pack_into, repeat(image), compress(where_at, sel), compress(new, sel))
+                deque(fields, maxlen=0)
+
+    return write_fields
+
+
+def _interleave(columns: list[bytes], n: int) -> bytes:
+    """Byte k of entry i from ``columns[k][i]``: the fields, one after the other."""
+    if len(columns) == 1:
+        return bytes(columns[0])
+    out = bytearray(len(columns) * n)
+    for k, column in enumerate(columns):
+        out[k :: len(columns)] = column
+    return bytes(out)
 
 
 def _compute_group(
