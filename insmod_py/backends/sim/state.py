@@ -13,6 +13,7 @@ import json
 import os
 import re
 import sqlite3
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -114,6 +115,22 @@ class UnresolvedSite:
     deps_limit: int
 
 
+# SQLite must not have a connection open across fork(): the child inherits the
+# library's per-process record of POSIX locks it does not really hold, and
+# its own new connections then skip locking, which can lose another process's
+# commit.  Every open store closes its connection before a fork; both sides
+# reconnect on their next transaction.
+_STORES: weakref.WeakSet[StateStore] = weakref.WeakSet()
+
+
+def _close_before_fork() -> None:
+    for store in list(_STORES):
+        store.close()
+
+
+os.register_at_fork(before=_close_before_fork)
+
+
 class StateStore:
     """The database file of one simulated kernel and the transaction discipline."""
 
@@ -124,6 +141,7 @@ class StateStore:
         self.path = self.dir / f"kernel-{arch.name}.sqlite3"
         self._conn: sqlite3.Connection | None = None
         self._pid = -1
+        _STORES.add(self)
 
     # -- connection ---------------------------------------------------------------------
 
