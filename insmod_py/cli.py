@@ -368,10 +368,15 @@ arch_option = click.option(
 )
 
 
-def _arch(arch: str | None, state_dir: str | None) -> str:
-    """The --arch given, or the one simulated kernel that has state, or i386."""
+def _arch(arch: str | None, state_dir: str | None, backend: str = "sim") -> str:
+    """The --arch given; for the real syscalls this machine's; else the one simulated
+    kernel that has state, or i386."""
     if arch is not None:
         return arch
+    if backend == "syscall":
+        import platform
+
+        return "x86_64" if platform.machine() == "x86_64" else "i386"
     from .backends.sim.state import existing_arches
 
     found = [a for a in existing_arches(state_dir) if a in ARCHES]
@@ -404,7 +409,8 @@ def rmmod(
 
     if not names and not reap:
         raise click.UsageError("name a module, or use -a to reap autoclean modules")
-    be = open_backend(backend, arch=_arch(arch, state_dir), variant=variant, state_dir=state_dir)
+    arch = _arch(arch, state_dir, backend)
+    be = open_backend(backend, arch=arch, variant=variant, state_dir=state_dir)
     if reap:
         be.delete_module(None)
     for name in names:
