@@ -19,7 +19,8 @@ system:
 $(STAMP): setup.cfg pyproject.toml
 	@PYTHON=$(PYTHON) tools/check-system
 	$(PYTHON) -m venv $(VENV)
-	$(VPY) -m pip install -q --disable-pip-version-check -e '.[test]'
+	@# compat mode: a plain path in a .pth instead of an import-hook finder (~10 ms per start)
+	$(VPY) -m pip install -q --disable-pip-version-check -e '.[test]' --config-settings editable_mode=compat
 	@touch $@
 
 venv: $(STAMP)
