@@ -58,5 +58,8 @@ class Pyinsmod:
     def dmesg(self) -> list[str]:
         return self.run("dmesg", "--arch", self.arch).stdout.splitlines()
 
+    def rmmod(self, *names: str) -> None:
+        self.run("rmmod", "--arch", self.arch, *names)
+
     def ksyms(self) -> str:
         return self.run("ksyms", "--arch", self.arch).stdout

@@ -7,62 +7,19 @@ invocations, as a 2.4 kernel's did between insmod and rmmod.
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-
-PYINSMOD = [sys.executable, "-m", "insmod_py"]
-
-
-class Session:
-    """Runs pyinsmod against one private simulated kernel."""
-
-    def __init__(self, state: Path, examples: Path, arch: str) -> None:
-        self.state = state
-        self.examples = examples
-        self.arch = arch
-
-    def run(self, *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
-        proc = subprocess.run(
-            [*PYINSMOD, *args],
-            capture_output=True,
-            text=True,
-            env={"PYINSMOD_STATE": str(self.state), "PATH": "/usr/bin:/bin"},
-            timeout=60,
-        )
-        assert (proc.returncode == 0) == ok, proc.stdout + proc.stderr
-        assert "Traceback" not in proc.stderr
-        return proc
-
-    def obj(self, name: str) -> str:
-        return str(self.examples / name)
-
-    def dmesg(self) -> list[str]:
-        return self.run("dmesg", "--arch", self.arch).stdout.splitlines()
-
-    def lsmod(self) -> str:
-        return self.run("lsmod", "--arch", self.arch).stdout
-
-    def rmmod(self, name: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
-        return self.run("rmmod", "--arch", self.arch, name, ok=ok)
+from clirun import Pyinsmod
 
 
 @pytest.fixture(params=["i386", "x86_64"])
-def kernel(built: Path, tmp_path: Path, request: pytest.FixtureRequest) -> Session:
+def kernel(built: Path, tmp_path: Path, request: pytest.FixtureRequest) -> Pyinsmod:
     """A private simulated kernel of each arch; the object's arch picks the kernel."""
-    return Session(tmp_path / "state", built / request.param / "examples", request.param)
+    return Pyinsmod(tmp_path / "state", built / request.param / "examples", request.param)
 
 
-def one_error_line(proc: subprocess.CompletedProcess[str]) -> str:
-    lines = proc.stderr.splitlines()
-    assert len(lines) == 1, proc.stderr
-    assert lines[0].startswith("pyinsmod: ")
-    return lines[0]
-
-
-def test_hello_init_and_cleanup_print_what_the_c_code_says(kernel: Session) -> None:
+def test_hello_init_and_cleanup_print_what_the_c_code_says(kernel: Pyinsmod) -> None:
     kernel.run(kernel.obj("hello.pre.o"))
     assert kernel.dmesg() == [
         "<6>hello: Hello, world! count=3 magic=c0ffee",
@@ -77,7 +34,7 @@ def test_hello_init_and_cleanup_print_what_the_c_code_says(kernel: Session) -> N
     assert "hello" not in kernel.lsmod()
 
 
-def test_parameters_reach_the_module_before_init(kernel: Session) -> None:
+def test_parameters_reach_the_module_before_init(kernel: Pyinsmod) -> None:
     kernel.run(kernel.obj("params.o"), "i=5", "h=1", "b=7", "s=xyz", "a=9,8", "c=hello")
     assert kernel.dmesg() == [
         "<6>params: i=5",
@@ -89,32 +46,32 @@ def test_parameters_reach_the_module_before_init(kernel: Session) -> None:
     ]
 
 
-def test_bad_parameter_is_one_line_naming_it(kernel: Session) -> None:
-    line = one_error_line(kernel.run(kernel.obj("params.o"), "nosuch=1", ok=False))
+def test_bad_parameter_is_one_line_naming_it(kernel: Pyinsmod) -> None:
+    line = kernel.fails(kernel.obj("params.o"), "nosuch=1")
     assert line.endswith("params.o: invalid parameter nosuch")
     assert "params" not in kernel.lsmod()
 
 
-def test_user_calls_the_exporter_and_pins_it(kernel: Session) -> None:
+def test_user_calls_the_exporter_and_pins_it(kernel: Pyinsmod) -> None:
     kernel.run(kernel.obj("exporter.o"))
     kernel.run(kernel.obj("user.pre.o"))
     assert "<6>user: exporter_add(2, 3) = 5, exporter_value = 42" in kernel.dmesg()
     assert "[user]" in kernel.lsmod()
-    line = one_error_line(kernel.rmmod("exporter", ok=False))
+    line = kernel.fails("rmmod", "--arch", kernel.arch, "exporter")
     assert line.startswith("pyinsmod: exporter: delete_module: Device or resource busy")
     kernel.rmmod("user")
     kernel.rmmod("exporter")
     assert kernel.dmesg()[-2:] == ["<6>user: done", "<6>exporter: done"]
 
 
-def test_user_without_exporter_lists_every_unresolved_symbol(kernel: Session) -> None:
-    line = one_error_line(kernel.run(kernel.obj("user.o"), ok=False))
+def test_user_without_exporter_lists_every_unresolved_symbol(kernel: Pyinsmod) -> None:
+    line = kernel.fails(kernel.obj("user.o"))
     assert "user.o: unresolved symbols" in line
     assert "exporter_add" in line and "exporter_value" in line
 
 
-def test_failing_init_reports_errno_and_leaves_nothing(kernel: Session) -> None:
-    line = one_error_line(kernel.run(kernel.obj("failinit.o"), ok=False))
+def test_failing_init_reports_errno_and_leaves_nothing(kernel: Pyinsmod) -> None:
+    line = kernel.fails(kernel.obj("failinit.o"))
     assert line.endswith("failinit.o: init_module: Device or resource busy")
     assert "<4>failinit: refusing to load" in kernel.dmesg()
     assert "failinit" not in kernel.lsmod()
@@ -127,25 +84,27 @@ def test_failing_init_reports_errno_and_leaves_nothing(kernel: Session) -> None:
         ("loop.o", "init_module did not return within"),
     ],
 )
-def test_faulting_init_is_an_oops_and_leaves_nothing(kernel: Session, name: str, oops: str) -> None:
-    line = one_error_line(kernel.run(kernel.obj(name), ok=False))
+def test_faulting_init_is_an_oops_and_leaves_nothing(
+    kernel: Pyinsmod, name: str, oops: str
+) -> None:
+    line = kernel.fails(kernel.obj(name))
     assert oops in line and "<init_module+0x" in line
     assert name.split(".")[0] not in kernel.lsmod()
     kernel.run(kernel.obj("hello.o"))  # the kernel is still usable
     assert "hello" in kernel.lsmod()
 
 
-def test_module_holding_a_reference_cannot_be_removed(kernel: Session) -> None:
+def test_module_holding_a_reference_cannot_be_removed(kernel: Pyinsmod) -> None:
     kernel.run(kernel.obj("chardev.o"), "hold=1")
     assert "<6>chardev: holding a reference" in kernel.dmesg()
-    line = one_error_line(kernel.rmmod("chardev", ok=False))
+    line = kernel.fails("rmmod", "--arch", kernel.arch, "chardev")
     assert line.endswith("chardev: delete_module: Device or resource busy")
     assert "chardev" in kernel.lsmod()
 
 
-def test_new_header_on_unpatched_kernel_is_refused_with_einval(kernel: Session) -> None:
-    proc = kernel.run("load", "--kernel", "unpatched", "--new", kernel.obj("hello.pre.o"), ok=False)
-    assert "init_module: Invalid argument" in one_error_line(proc)
+def test_new_header_on_unpatched_kernel_is_refused_with_einval(kernel: Pyinsmod) -> None:
+    line = kernel.fails("load", "--kernel", "unpatched", "--new", kernel.obj("hello.pre.o"))
+    assert "init_module: Invalid argument" in line
     assert "hello" not in kernel.lsmod()
     kernel.run("load", "--kernel", "unpatched", "--legacy", kernel.obj("hello.pre.o"))
     assert "hello" in kernel.lsmod()
