@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import compress, count
 
-from .elf import ElfObject
+from .elf import ElfObject, Section
 from .elf import constants as C
 from .errors import ElfError
 
@@ -50,6 +50,13 @@ class Layout:
     name_offset: int
     args_offset: int
     size: int
+
+
+def loaded_sections(obj: ElfObject) -> list[Section]:
+    """The sections the image holds, in section-header order (SHF_ALLOC, less NEVER_LOADED)."""
+    return [
+        s for s in obj.sections if s.alloc and s.type != C.SHT_NULL and s.name not in NEVER_LOADED
+    ]
 
 
 def _align(value: int, align: int) -> int:
@@ -90,9 +97,7 @@ def lay_out(
         pieces.append(Placed(name, offset, size, align, index, nobits))
         return offset
 
-    alloc = [
-        s for s in obj.sections if s.alloc and s.type != C.SHT_NULL and s.name not in NEVER_LOADED
-    ]
+    alloc = loaded_sections(obj)
     if header is not None:
         extra_offset[header[0]] = place(*header)
     else:

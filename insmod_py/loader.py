@@ -19,11 +19,11 @@ from operator import and_, itemgetter, not_
 from typing import TYPE_CHECKING
 
 from . import header as module_header
-from .elf import ElfObject, Symbol
+from .elf import ElfObject
 from .elf import constants as C
 from .errors import KernelError, LoadError, UsageError
 from .ksyms import SymbolTable
-from .layout import MODULE_INITDATA, NEVER_LOADED, Layout, lay_out
+from .layout import MODULE_INITDATA, Layout, lay_out, loaded_sections
 from .params import Assignment
 from .reloc import apply_table, for_machine
 from .resolve import bind, symbol_values
@@ -151,11 +151,7 @@ def link(
     extras += module_header.kmodtab_pieces(word, len(binding.used_modules), spare)
     exported = []
     if kind == "legacy" and export_all and module_header.wants_export_all(obj):
-        loaded = {
-            s.index
-            for s in obj.sections
-            if s.alloc and s.type != C.SHT_NULL and s.name not in NEVER_LOADED
-        }
+        loaded = {s.index for s in loaded_sections(obj)}
         exported = module_header.export_all_symbols(obj, loaded, binding.kernel.keys())
         extras += module_header.export_pieces(word, [n for _, n in exported])
     header_piece = module_header.header_piece(word) if kind == "legacy" else None
@@ -267,13 +263,6 @@ def _check_base(obj: ElfObject, layout: Layout, base: int) -> None:
             f"{8 * obj.word_size}-bit address space",
             file=obj.path,
         )
-
-
-def _display_name(obj: ElfObject, sym: Symbol) -> str:
-    """How an error message names a symbol: section symbols by their section."""
-    if sym.type == C.STT_SECTION and 0 < sym.shndx < len(obj.sections):
-        return obj.sections[sym.shndx].name
-    return sym.name
 
 
 def _named(
