@@ -6,7 +6,6 @@ reach the user as a traceback.
 
 from __future__ import annotations
 
-import errno as _errno
 import os
 
 
@@ -60,7 +59,3 @@ class KernelError(LoadError):
         if detail:
             text += f" ({detail})"
         super().__init__(text, file=file)
-
-    @property
-    def errno_name(self) -> str:
-        return _errno.errorcode.get(self.errno, str(self.errno))

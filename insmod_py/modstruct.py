@@ -211,16 +211,6 @@ def struct_for(word_size: int, struct: str = "module") -> Any:
     return c.Struct(*members)
 
 
-def module_struct(word_size: int) -> Any:
-    """``struct module`` (2.4) as a cached ``construct.Struct``."""
-    return struct_for(word_size, "module")
-
-
-def module_new_struct(word_size: int) -> Any:
-    """Zippel's ``struct module_new`` as a cached ``construct.Struct``."""
-    return struct_for(word_size, "module_new")
-
-
 # -- build / parse helpers -------------------------------------------------------------------
 
 

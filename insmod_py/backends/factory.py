@@ -6,7 +6,6 @@ from ..errors import UsageError
 from .base import Backend
 
 BACKENDS = ("sim", "syscall")
-KERNEL_VARIANTS = ("patched", "unpatched")
 
 
 def open_backend(

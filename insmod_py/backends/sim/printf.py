@@ -208,17 +208,3 @@ def vsprintf(fmt: bytes, args: ArgSource) -> bytes:
             num = _signed(num, bits)
         out += number(num, base, width, precision, flags)
     return bytes(out)
-
-
-def list_source(values: list[int] | tuple[int, ...], word_bits: int = 32) -> ArgSource:
-    """An ArgSource over plain Python values (tests, and kernel-side messages).
-
-    Each value is one argument; strings in ``values`` are not supported (use
-    the guest-backed source for ``%s``).
-    """
-    it = iter(values)
-
-    def next_int(bits: int) -> int:
-        return next(it, 0) & ((1 << bits) - 1)
-
-    return ArgSource(next_int=next_int, read_string=lambda a, n: None, word_bits=word_bits)

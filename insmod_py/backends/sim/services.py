@@ -571,8 +571,6 @@ FUNCTIONS: tuple[tuple[str, Callable[[Call], int]], ...] = (
     ("schedule_timeout", _schedule_timeout),
 )
 
-_SLOT_OF = {name: i for i, (name, _) in enumerate(FUNCTIONS)}
-
 
 def service_at(lay: Layout, addr: int) -> tuple[str, Callable[[Call], int]] | None:
     """The service whose stub is at ``addr`` (exactly a slot start), or None."""
@@ -580,10 +578,6 @@ def service_at(lay: Layout, addr: int) -> tuple[str, Callable[[Call], int]] | No
     if off % SLOT or not 0 <= off // SLOT < len(FUNCTIONS):
         return None
     return FUNCTIONS[off // SLOT]
-
-
-def stub_address(arch: str, name: str) -> int:
-    return layout(arch).stub_base + SLOT * _SLOT_OF[name]
 
 
 def native_code(arch: str) -> dict[int, bytes]:
