@@ -16,11 +16,15 @@ all: venv modules
 system:
 	@PYTHON=$(PYTHON) tools/check-system
 
-$(STAMP): setup.cfg pyproject.toml
+# The install also builds the C accelerator insmod_py/reloc/_native.c in place (setup.py).
+$(STAMP): setup.cfg setup.py pyproject.toml insmod_py/reloc/_native.c
 	@PYTHON=$(PYTHON) tools/check-system
 	$(PYTHON) -m venv $(VENV)
 	@# compat mode: a plain path in a .pth instead of an import-hook finder (~10 ms per start)
 	$(VPY) -m pip install -q --disable-pip-version-check -e '.[test]' --config-settings editable_mode=compat
+	@$(VPY) -c 'import insmod_py.reloc._native' 2>/dev/null || { echo "make: the C accelerator" \
+	    "insmod_py/reloc/_native.c did not build; install with: sudo apt-get install gcc python3-dev" >&2; \
+	    exit 1; }
 	@touch $@
 
 venv: $(STAMP)

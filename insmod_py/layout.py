@@ -110,7 +110,7 @@ def lay_out(
     cols = obj.symbol_columns  # columns, not Symbol objects: this runs for every load
     for index in compress(count(), map((C.SHN_COMMON).__eq__, cols.shndx)):
         align = cols.values[index] or 1
-        name = f"COMMON:{cols.names[index]}"
+        name = f"COMMON:{cols.name(index)}"
         common_offset[index] = place(name, cols.sizes[index], align, nobits=True)
 
     for name, size, align in extras:

@@ -25,7 +25,7 @@ from .errors import KernelError, LoadError, UsageError
 from .ksyms import SymbolTable
 from .layout import MODULE_INITDATA, Layout, lay_out, loaded_sections
 from .params import Assignment
-from .reloc import apply_table, for_machine
+from .reloc import apply_raw, apply_table, for_machine, native_values
 from .resolve import bind, symbol_values
 
 if TYPE_CHECKING:  # imported where used: a plain load needs neither at run time
@@ -174,9 +174,18 @@ def link(
     if binding.deferred:
         from .deferred import DeferredRelocs
         from .deferred import collect as collect_deferred
+    native = None if binding.deferred else native_values(values)
+    elf64 = obj.elfclass == C.ELFCLASS64
     for sec in obj.relocation_sections():
-        table_ = obj.relocations(sec)
-        target_offset = layout.section_offset.get(table_.target.index)
+        target = obj.relocation_target(sec)
+        target_offset = layout.section_offset.get(target.index)
+        if target_offset is not None and not target.nobits:
+            raw = data[sec.offset : sec.offset + sec.size]
+            rela = sec.type == C.SHT_RELA
+            args = (image, raw, native, target_offset, target.size, base, relocs)
+            if apply_raw(*args, elf64=elf64, rela=rela):
+                continue  # applied in C; otherwise the Python path below words the error
+        table_ = obj.relocations(sec)  # also checks the tables of sections not loaded
         if target_offset is None:
             continue  # relocations of sections that are not loaded (debug info, .modinfo)
         if table_.target.nobits and table_.offsets:
@@ -272,10 +281,12 @@ def _named(
     index passes ``shndx_ok`` (and whose name is in ``only``, if given); C-speed
     scans of the symbol columns."""
     cols = obj.symbol_columns
-    ok = {x: shndx_ok(x) for x in set(cols.shndx)}
     kind_ok = cols.types.translate(_NOT_SECTION_OR_FILE)
-    named = map(bool, cols.names) if only is None else map(only.__contains__, cols.names)
-    keep = map(and_, map(and_, map(ok.__getitem__, cols.shndx), kind_ok), named)
+    if only is not None:  # a few names: found in the string table, not by decoding all
+        shndx = cols.shndx
+        return [i for i in cols.indexes_named(only) if i and kind_ok[i] and shndx_ok(shndx[i])]
+    ok = {x: shndx_ok(x) for x in set(cols.shndx)}
+    keep = map(and_, map(and_, map(ok.__getitem__, cols.shndx), kind_ok), map(bool, cols.names))
     return list(compress(range(1, len(cols)), islice(keep, 1, None)))
 
 
@@ -305,7 +316,8 @@ def _symbol_map(
     if not chosen:
         return {}
     pick = itemgetter(*chosen) if len(chosen) > 1 else lambda seq: (seq[chosen[0]],)
-    names, vals = pick(cols.names), pick(values)
+    names = pick(cols.names) if only is None else tuple(map(cols.name, chosen))
+    vals = pick(values)
     is_local = list(map((C.STB_LOCAL).__eq__, pick(cols.binds)))
     result: dict[str, int] = dict.fromkeys(names)
     local = zip(compress(names, is_local), compress(vals, is_local), strict=True)

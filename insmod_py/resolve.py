@@ -73,9 +73,9 @@ def bind(
     missing: list[str] = []
     deferred: dict[int, str] = {}
     cols = obj.symbol_columns
-    names, binds = cols.names, cols.binds
+    binds = cols.binds
     for index in external_candidates(obj):
-        name, weak = names[index], binds[index] == C.STB_WEAK
+        name, weak = cols.name(index), binds[index] == C.STB_WEAK
         if not name or binds[index] == C.STB_LOCAL:
             continue
         if name in SPECIALS:

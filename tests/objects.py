@@ -190,7 +190,7 @@ def section_names(data: bytes) -> list[str]:
     names = []
     for i in range(ehdr(data, "e_shnum")):
         start = off + shdr(data, i, "sh_name")
-        names.append(data[start : data.index(b"\0", start)].decode())
+        names.append(data[start : data.find(b"\0", start)].decode())
     return names
 
 
@@ -215,7 +215,7 @@ def symbol_index(data: bytes, name: str) -> int:
     size = _SYM_SIZE[bits(data)]
     for i in range(shdr(data, st, "sh_size") // size):
         start = strtab_off + sym(data, i, "st_name")
-        if data[start : data.index(b"\0", start)].decode() == name:
+        if data[start : data.find(b"\0", start)].decode() == name:
             return i
     raise KeyError(name)
 

@@ -1,10 +1,11 @@
-"""The bulk relocation path and the per-entry reference give the same image and errors.
+"""The three relocation paths give the same image and errors.
 
 Every example object (every build variant, both architectures, both header
-paths) and a generated object with thousands of relocations are linked once
-with ``mode="simple"`` and once with ``mode="bulk"``; the images must be
-identical and the bulk path must really have been taken.  Overflow and
-unsupported-type errors must read the same whichever path ran first.
+paths) and a generated object with thousands of relocations are linked with
+``mode="simple"`` (the per-entry reference), ``mode="bulk"`` (the Python bulk
+path) and ``mode="native"`` (the C accelerator, insmod_py/reloc/_native.c);
+the images must be identical and each path must really have been taken.
+Overflow and unsupported-type errors must read the same whichever path ran first.
 """
 
 from __future__ import annotations
@@ -37,20 +38,23 @@ def kernel_for(obj: ElfObject, arch: str) -> SymbolTable:
     return SymbolTable(KernelSymbol(n, KERNEL_AREA[arch] + 16 * i) for i, n in enumerate(names))
 
 
-class BulkCounter:
-    """Wraps apply_table_bulk to count the tables it applied."""
+class PathCounter:
+    """Counts the tables the bulk path and the C accelerator applied or declined."""
 
     def __init__(self) -> None:
-        self.applied = 0
-        self.declined = 0
-        self._real = reloc.apply_table_bulk
+        self.applied = self.declined = self.native_applied = self.native_declined = 0
+        self._bulk, self._native = reloc.apply_table_bulk, loader_mod.apply_raw
 
-    def __call__(self, *args: object) -> bool:
-        done = self._real(*args)  # type: ignore[arg-type]
-        if done:
-            self.applied += 1
-        else:
-            self.declined += 1
+    def bulk(self, *args: object) -> bool:
+        done = self._bulk(*args)  # type: ignore[arg-type]
+        self.applied += done
+        self.declined += not done
+        return done
+
+    def native(self, *args: object, **kwargs: object) -> bool:
+        done = self._native(*args, **kwargs)  # type: ignore[arg-type]
+        self.native_applied += done
+        self.native_declined += not done
         return done
 
 
@@ -61,16 +65,24 @@ def link_with(
     table: SymbolTable,
     arch: str,
     header: str = "auto",
-) -> tuple[LinkedModule, BulkCounter]:
-    counter = BulkCounter()
+) -> tuple[LinkedModule, PathCounter]:
+    """Link with one path: "simple" and "bulk" with the C accelerator off, "native"
+    with the reference behind it, "auto" as a load does."""
+    if mode == "native" and reloc.NATIVE is None:
+        pytest.fail("insmod_py.reloc._native is not built or is disabled", pytrace=False)
+    counter = PathCounter()
     real = reloc.apply_table
 
     def forced(*args: object, **kwargs: object) -> None:
-        real(*args, **kwargs, mode=mode)  # type: ignore[arg-type]
+        real(*args, **kwargs, mode="simple" if mode == "native" else mode)  # type: ignore[arg-type]
 
     with monkeypatch.context() as m:
-        m.setattr(reloc, "apply_table_bulk", counter)
-        m.setattr(loader_mod, "apply_table", forced)
+        m.setattr(reloc, "apply_table_bulk", counter.bulk)
+        m.setattr(loader_mod, "apply_raw", counter.native)
+        if mode in ("simple", "bulk"):
+            m.setattr(reloc, "NATIVE", None)
+        if mode != "auto":
+            m.setattr(loader_mod, "apply_table", forced)
         base = BASES[arch]
         linked = link(obj, table, lambda size: base, name="mod", args="x=1", header=header)
     return linked, counter
@@ -79,15 +91,17 @@ def link_with(
 @pytest.mark.parametrize("arch", list(BASES))
 @pytest.mark.parametrize(("variant", "header"), VARIANTS)
 @pytest.mark.parametrize("name", EXAMPLES)
-def test_bulk_and_simple_paths_give_identical_images_on_every_example(
+def test_every_path_gives_identical_images_on_every_example(
     built: Path, monkeypatch: pytest.MonkeyPatch, arch: str, name: str, variant: str, header: str
 ) -> None:
     obj = read_object(str(built / arch / "examples" / f"{name}{variant}.o"))
     table = kernel_for(obj, arch)
     simple, _ = link_with(monkeypatch, "simple", obj, table, arch, header)
     bulk, counter = link_with(monkeypatch, "bulk", obj, table, arch, header)
-    assert bulk.image == simple.image
+    native, paths = link_with(monkeypatch, "native", obj, table, arch, header)
+    assert bulk.image == simple.image == native.image
     assert counter.applied > 0  # the bulk path really ran
+    assert paths.native_applied > 0 and paths.native_declined == 0
 
 
 def big_source(functions: int) -> str:
@@ -133,7 +147,7 @@ def generated_i386(tmp_path_factory: pytest.TempPathFactory) -> tuple:
     return "i386", big_object("i386", tmp_path_factory)
 
 
-def test_bulk_and_simple_paths_agree_on_a_big_generated_object(
+def test_every_path_agrees_on_a_big_generated_object(
     monkeypatch: pytest.MonkeyPatch, generated: tuple
 ) -> None:
     arch, obj = generated
@@ -142,21 +156,23 @@ def test_bulk_and_simple_paths_agree_on_a_big_generated_object(
     table = kernel_for(obj, arch)
     simple, _ = link_with(monkeypatch, "simple", obj, table, arch)
     bulk, counter = link_with(monkeypatch, "bulk", obj, table, arch)
+    native, paths = link_with(monkeypatch, "native", obj, table, arch)
     auto, _ = link_with(monkeypatch, "auto", obj, table, arch)
-    assert bulk.image == simple.image == auto.image
+    assert bulk.image == simple.image == native.image == auto.image
     assert counter.applied >= 2 and counter.declined == 0
+    assert paths.native_applied >= 2 and paths.native_declined == 0
 
 
 def same_error_on_both_paths(
     monkeypatch: pytest.MonkeyPatch, obj: ElfObject, table: SymbolTable, arch: str
 ) -> str:
-    """Link with the reference and with the bulk path: both must fail with one message."""
+    """Link with each path: all must fail with one message."""
     errors = {}
-    for mode in ("simple", "bulk"):
+    for mode in ("simple", "bulk", "native", "auto"):
         with pytest.raises(RelocError) as err:
             link_with(monkeypatch, mode, obj, table, arch)
         errors[mode] = str(err.value)
-    assert errors["bulk"] == errors["simple"]
+    assert errors["bulk"] == errors["simple"] == errors["native"] == errors["auto"]
     return errors["bulk"]
 
 
@@ -192,7 +208,8 @@ def test_unsupported_type_error_is_the_same_on_both_paths(
 def test_unsorted_or_overlapping_tables_fall_back_to_the_reference(
     monkeypatch: pytest.MonkeyPatch, generated: tuple
 ) -> None:
-    """Two entries swapped: the bulk path declines, the reference applies it in order."""
+    """Two entries swapped: the bulk path declines, the reference applies it in order;
+    the C accelerator applies entries in table order, so it takes the table."""
     arch, obj = generated
     rel = ".rel.text" if arch == "i386" else ".rela.text"
     sec = obj.section_by_name(rel)
@@ -207,8 +224,9 @@ def test_unsorted_or_overlapping_tables_fall_back_to_the_reference(
     table = kernel_for(swapped, arch)
     simple, _ = link_with(monkeypatch, "simple", swapped, table, arch)
     bulk, counter = link_with(monkeypatch, "bulk", swapped, table, arch)
-    assert bulk.image == simple.image
-    assert counter.declined >= 1
+    native, paths = link_with(monkeypatch, "native", swapped, table, arch)
+    assert bulk.image == simple.image == native.image
+    assert counter.declined >= 1 and paths.native_declined == 0
     original, _ = link_with(monkeypatch, "simple", obj, table, arch)
     assert original.image == simple.image  # order does not matter for disjoint fields
 
@@ -224,4 +242,5 @@ def test_bulk_rel_path_wraps_modulo_2_to_32(
     )
     simple, _ = link_with(monkeypatch, "simple", obj, table, arch)
     bulk, _ = link_with(monkeypatch, "bulk", obj, table, arch)
-    assert bulk.image == simple.image
+    native, _ = link_with(monkeypatch, "native", obj, table, arch)
+    assert bulk.image == simple.image == native.image

@@ -11,14 +11,16 @@ are still available (``ElfObject.symbols``) for code that is not on the hot path
 
 from __future__ import annotations
 
+import mmap
 import struct
 import sys
 from array import array
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from itertools import accumulate, compress, count, repeat
 from operator import add, is_
+from typing import BinaryIO
 
 from ..errors import ElfError
 from . import constants as C
@@ -76,23 +78,76 @@ class Symbol:
     shndx: int
 
 
-@dataclass(frozen=True, slots=True)
 class SymbolColumns:
     """The symbol table as parallel columns indexed by symbol index (the bulk form).
 
-    ``binds``/``types`` are bytes (one per symbol), the others compact arrays;
-    ``names`` is a list of str.  Validated exactly as :attr:`ElfObject.symbols`.
+    ``binds``/``types`` are bytes (one per symbol), the others compact arrays.
+    Validated exactly as :attr:`ElfObject.symbols`.  Names are decoded when
+    asked for: :meth:`name` one at a time, :meth:`indexes_named` by searching
+    the string table, :attr:`names` all of them (a list of str, made once) --
+    a load needs the few undefined ones, not the tens of thousands of locals.
     """
 
-    names: list[str]
-    values: Sequence[int]
-    sizes: Sequence[int]
-    binds: bytes
-    types: bytes
-    shndx: Sequence[int]
+    __slots__ = ("_names", "_offsets", "_strtab", "binds", "shndx", "sizes", "types", "values")
+
+    def __init__(
+        self,
+        offsets: Sequence[int],
+        strtab: bytes,
+        values: Sequence[int],
+        sizes: Sequence[int],
+        binds: bytes,
+        types: bytes,
+        shndx: Sequence[int],
+        names: list[str] | None = None,
+    ) -> None:
+        """``offsets`` index ``strtab``, which must end with a NUL and contain them all
+        (the reader checks), unless ``names`` are given already decoded."""
+        self._offsets, self._strtab, self._names = offsets, strtab, names
+        self.values, self.sizes, self.binds, self.types, self.shndx = (
+            values, sizes, binds, types, shndx
+        )  # fmt: skip
 
     def __len__(self) -> int:
-        return len(self.names)
+        return len(self._offsets)
+
+    @property
+    def names(self) -> list[str]:
+        if self._names is None:
+            self._names = _decode_names(self._strtab, self._offsets)
+        return self._names
+
+    def name(self, index: int) -> str:
+        if self._names is not None:
+            return self._names[index]
+        strtab, start = self._strtab, self._offsets[index]
+        return strtab[start : strtab.index(0, start)].decode("latin-1")
+
+    def indexes_named(self, names: Collection[str]) -> list[int]:
+        """Ascending indexes of the symbols called one of ``names`` (none is empty)."""
+        strtab, starts = self._strtab, set()
+        for name in names:
+            needle = name.encode("latin-1") + b"\0"
+            at = strtab.find(needle)
+            while at >= 0:  # a name may also be the tail of a longer one (ld shares them)
+                starts.add(at)
+                at = strtab.find(needle, at + 1)
+        return list(compress(count(), map(starts.__contains__, self._offsets)))
+
+
+def _decode_names(strtab: bytes, offsets: Sequence[int]) -> list[str]:
+    """Every name at once: each NUL-terminated string of the table by its start offset;
+    an offset into the middle of a string (a shared tail) is looked up on its own.
+    ``strtab`` ends with a NUL and every offset is inside it."""
+    parts = strtab.decode("latin-1").split("\0")
+    starts = map(add, accumulate(map(len, parts), initial=0), count())
+    by_offset = dict(zip(starts, parts[:-1], strict=False))  # the last part has no NUL
+    names = list(map(by_offset.get, offsets))
+    if None in names:
+        for index in compress(count(), map(is_, names, repeat(None))):
+            start = offsets[index]
+            names[index] = strtab[start : strtab.index(0, start)].decode("latin-1")
+    return names  # type: ignore[return-value]
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,7 +224,7 @@ def _machine_name(e_machine: int) -> str:
 class ElfObject:
     """A validated ET_REL object held in memory."""
 
-    def __init__(self, data: bytes, path: str = "<object>") -> None:
+    def __init__(self, data: bytes | mmap.mmap, path: str = "<object>") -> None:
         self.path = path
         self.data = data
         self._parse_header()
@@ -307,7 +362,7 @@ class ElfObject:
         """The symbol table decoded in bulk; raises the same errors as :meth:`_symbols_slow`."""
         tables = self._symbol_sections()
         if tables is None:
-            return SymbolColumns([], (), (), b"", b"", ())
+            return SymbolColumns((), b"", (), (), b"", b"", ())
         raw, strtab = tables
         if self.elfclass == C.ELFCLASS32:  # name value size info other shndx: IIIBBH
             words = _words("I", raw)
@@ -320,20 +375,20 @@ class ElfObject:
         # Section indexes: only the distinct values need checking.
         nsec = len(self.sections)
         bad_shndx = {x for x in set(shndx) if x >= nsec} - {C.SHN_ABS, C.SHN_COMMON}
-        # Names: every NUL-terminated string of the table by its start offset; an
-        # offset into the middle of a string (a shared suffix) takes the slow way.
-        parts = strtab.decode("latin-1").split("\0")
-        starts = map(add, accumulate(map(len, parts), initial=0), count())
-        by_offset = dict(zip(starts, parts[:-1], strict=False))  # the last part has no NUL
-        names = list(map(by_offset.get, name_offs))
-        if bad_shndx:
-            self._symbols_slow(raw, strtab)  # raises the error for the first bad entry
-        if None in names:
-            for index in compress(count(), map(is_, names, repeat(None))):
-                names[index] = self._string(strtab, name_offs[index], f"symbol {index} name")
+        # Names: every offset inside a NUL-terminated table means every name is valid.
+        names_ok = strtab[-1:] == b"\0" and max(name_offs, default=0) < len(strtab)
+        names = None
+        if bad_shndx or not names_ok:
+            if bad_shndx:
+                self._symbols_slow(raw, strtab)  # raises the error for the first bad entry
+            names = [
+                self._string(strtab, offset, f"symbol {index} name")
+                for index, offset in enumerate(name_offs)
+            ]
         return SymbolColumns(
-            names, values, sizes, info.translate(_BIND_OF), info.translate(_TYPE_OF), shndx
-        )
+            name_offs, strtab, values, sizes, info.translate(_BIND_OF), info.translate(_TYPE_OF),
+            shndx, names,
+        )  # fmt: skip
 
     def _symbols_slow(self, raw: bytes, strtab: bytes) -> tuple[Symbol, ...]:
         """The per-entry reference decoder: it names the first invalid entry."""
@@ -369,15 +424,21 @@ class ElfObject:
     def relocation_sections(self) -> list[Section]:
         return [s for s in self.sections if s.type in (C.SHT_REL, C.SHT_RELA)]
 
-    def relocations(self, sec: Section) -> RelocTable:
-        """Decode one SHT_REL/SHT_RELA section; symbol indexes are range-checked."""
-        is_rela = sec.type == C.SHT_RELA
-        entsize = _REL_SIZE[(self.elfclass, is_rela)]
+    def relocation_target(self, sec: Section) -> Section:
+        """The section a SHT_REL/SHT_RELA section patches, once its header is checked
+        (entry size, symbol table, target index); its entries are not decoded."""
+        entsize = _REL_SIZE[(self.elfclass, sec.type == C.SHT_RELA)]
         if sec.entsize not in (0, entsize) or sec.size % entsize:
             raise self._fail(f"relocation section {sec.name} has entry size {sec.entsize}")
         if self.symtab is None or sec.link != self.symtab.index:
             raise self._fail(f"relocation section {sec.name} does not use the symbol table")
-        target = self.section(sec.info, f"relocation section {sec.name} target")
+        return self.section(sec.info, f"relocation section {sec.name} target")
+
+    def relocations(self, sec: Section) -> RelocTable:
+        """Decode one SHT_REL/SHT_RELA section; symbol indexes are range-checked."""
+        is_rela = sec.type == C.SHT_RELA
+        entsize = _REL_SIZE[(self.elfclass, is_rela)]
+        target = self.relocation_target(sec)
         raw = self.contents(sec)
         n = len(raw) // entsize
         if self.elfclass == C.ELFCLASS32:  # r_offset, r_info (sym << 8 | type), r_addend
@@ -405,7 +466,17 @@ def read_object(path: str) -> ElfObject:
     """Read and validate an object file from disk."""
     try:
         with open(path, "rb") as fh:
-            data = fh.read()
+            data = _contents(fh)
     except OSError as exc:
         raise ElfError(exc.strerror or str(exc), file=path) from None
     return ElfObject(data, path)
+
+
+def _contents(fh: BinaryIO) -> bytes | mmap.mmap:
+    """A regular file mapped read-only, as kmod maps a .ko: the sections are copied
+    once, from the page cache into the image, not first into a private buffer
+    (the 10-20 MB of a big module).  Anything else (a pipe, an empty file) is read."""
+    try:
+        return mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+    except (OSError, ValueError):
+        return fh.read()

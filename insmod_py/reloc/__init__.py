@@ -29,6 +29,7 @@ slices).  Big tables go in chunks so that those objects stay few at a time.
 
 from __future__ import annotations
 
+import os
 import struct
 import sys
 from array import array
@@ -674,6 +675,72 @@ def _compute_group(
     if wrap or check is Check.BITFIELD:
         result = list(map(and_, result, repeat(fmask)))
     return read, fields, write, result
+
+
+def _load_native() -> object | None:
+    """The C accelerator (``_native.c``), unless absent or ``PYINSMOD_PURE_PYTHON`` is set."""
+    if os.environ.get("PYINSMOD_PURE_PYTHON"):
+        return None
+    try:
+        from . import _native
+    except ImportError:  # built optionally (setup.py): the Python paths do the work
+        return None
+    return _native
+
+
+NATIVE = _load_native()  # a module attribute, so tests can switch it off
+
+_CHECK_CODE = {Check.WRAP: 0, Check.UNSIGNED: 1, Check.SIGNED: 2, Check.BITFIELD: 3}
+_RECIPE_ROWS: dict[str, bytes] = {}
+
+
+def _recipe_rows(machine: MachineRelocs) -> bytes:
+    """The machine's recipes for C: 256 rows of (known, size, pcrel, check)."""
+    rows = _RECIPE_ROWS.get(machine.name)
+    if rows is None:
+        table = bytearray(256 * 4)
+        for rtype, r in machine.recipes.items():
+            if 0 <= rtype < 256:
+                table[4 * rtype : 4 * rtype + 4] = bytes((1, r.size, r.pcrel, _CHECK_CODE[r.check]))
+        rows = _RECIPE_ROWS[machine.name] = bytes(table)
+    return rows
+
+
+def native_values(values: list[int]) -> array | None:
+    """Symbol values as the C accelerator takes them (once per link), or None."""
+    if NATIVE is None:
+        return None
+    try:
+        return array("Q", values)
+    except OverflowError:  # not a 64-bit word: the Python paths decide
+        return None
+
+
+def apply_raw(
+    image: bytearray,
+    raw: bytes | memoryview,
+    values: array | None,
+    target_offset: int,
+    target_size: int,
+    base: int,
+    machine: MachineRelocs,
+    *,
+    elf64: bool,
+    rela: bool,
+) -> bool:
+    """Apply a relocation section from its file bytes with the C accelerator.
+
+    True: applied, exactly as :func:`apply_table_simple` would.  False: the
+    accelerator is absent or an entry would fail; the image is untouched and
+    the caller runs the Python path, which words the error.
+    """
+    if NATIVE is None or values is None:
+        return False
+    failed = NATIVE.apply(  # type: ignore[attr-defined]
+        image, raw, values, _recipe_rows(machine), target_offset, target_size, base,
+        machine.address_bits, elf64, rela, machine.zero_target,
+    )  # fmt: skip
+    return failed < 0
 
 
 def for_machine(machine: int) -> MachineRelocs:
