@@ -7,8 +7,10 @@ sizeof), code at INIT/CLEANUP, the name at NAME, exports at SYMS, deps at DEPS.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import multiprocessing
+import os
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -890,6 +892,24 @@ def test_chrdevs_come_from_the_runtime(tmp_path: Path) -> None:
 def test_bad_variant_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError):
         SimBackend(str(tmp_path), "i386", "vanilla")
+
+
+def _open_files_under(directory: Path) -> list[str]:
+    paths = []
+    for fd in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):  # the fd listdir itself used is gone
+            path = os.readlink(f"/proc/self/fd/{fd}")
+            if path.startswith(str(directory)):
+                paths.append(path)
+    return paths
+
+
+def test_a_dropped_backend_closes_its_state_at_once(tmp_path: Path) -> None:
+    """No connection may outlive its store: a sqlite3.Connection is only freed by the
+    cyclic GC, and one still open at a fork() breaks SQLite's locking in the child
+    (the once-flaky concurrency test below)."""
+    backend(tmp_path).create_module("x", SIZE)
+    assert _open_files_under(tmp_path) == []
 
 
 def _worker(state_dir: str, worker: int, rounds: int) -> None:

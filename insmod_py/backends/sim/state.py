@@ -119,7 +119,10 @@ class UnresolvedSite:
 # library's per-process record of POSIX locks it does not really hold, and
 # its own new connections then skip locking, which can lose another process's
 # commit.  Every open store closes its connection before a fork; both sides
-# reconnect on their next transaction.
+# reconnect on their next transaction.  A store that is dropped closes its
+# connection at once (__del__): a sqlite3.Connection is part of a reference
+# cycle (its statement cache) and would otherwise stay open, unseen by this
+# registry, until the cyclic GC runs -- possibly after a fork.
 _STORES: weakref.WeakSet[StateStore] = weakref.WeakSet()
 
 
@@ -213,6 +216,9 @@ class StateStore:
         if self._conn is not None and self._pid == os.getpid():
             self._conn.close()
         self._conn = None
+
+    def __del__(self) -> None:
+        self.close()
 
     # -- transactions ---------------------------------------------------------------------
 
