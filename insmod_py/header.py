@@ -32,6 +32,7 @@ from . import modstruct
 from .elf import ElfObject
 from .elf import constants as C
 from .layout import Layout
+from .reloc import Image
 
 HEADER = "(struct module)"
 KMODTAB = ".kmodtab"
@@ -102,7 +103,7 @@ def export_pieces(word_size: int, names: Sequence[str]) -> list[tuple[str, int, 
 
 
 def write_exports(
-    image: bytearray, word: int, layout: Layout, base: int, rows: Sequence[tuple[int, str]]
+    image: Image, word: int, layout: Layout, base: int, rows: Sequence[tuple[int, str]]
 ) -> None:
     """Fill the export-all table: ``struct module_symbol {value, name}`` per (value, name)."""
     if not rows:
@@ -143,7 +144,7 @@ def _section_span(obj: ElfObject, layout: Layout, base: int, name: str) -> tuple
 
 
 def _write_kmodtab(
-    image: bytearray, word: int, layout: Layout, base: int, deps: Sequence[int]
+    image: Image, word: int, layout: Layout, base: int, deps: Sequence[int]
 ) -> dict[str, int]:
     """The ``deps``/``ndeps`` header fields after writing the table (empty without one).
 
@@ -162,7 +163,7 @@ def _write_kmodtab(
 
 
 def fill_header(
-    image: bytearray,
+    image: Image,
     obj: ElfObject,
     layout: Layout,
     base: int,
@@ -196,7 +197,7 @@ def fill_header(
 
 
 def complete_new_header(
-    image: bytearray,
+    image: Image,
     word: int,
     layout: Layout,
     base: int,

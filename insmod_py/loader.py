@@ -10,6 +10,7 @@ anything fails after the module was created.
 from __future__ import annotations
 
 import contextlib
+import mmap
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -25,7 +26,7 @@ from .errors import KernelError, LoadError, UsageError
 from .ksyms import SymbolTable
 from .layout import MODULE_INITDATA, Layout, lay_out, loaded_sections
 from .params import Assignment
-from .reloc import apply_raw, apply_table, for_machine, native_values
+from .reloc import Image, apply_raw, apply_table, for_machine, native_values
 from .resolve import bind, symbol_values
 
 if TYPE_CHECKING:  # imported where used: a plain load needs neither at run time
@@ -160,7 +161,9 @@ def link(
     _check_base(obj, layout, base)
     values = symbol_values(obj, binding, layout, base, traps)
 
-    image = bytearray(layout.size)
+    # Anonymous memory comes zeroed from the kernel, page by page as it is written: a
+    # bytearray of 7-20 MB may come from a dirty heap that calloc must clear first.
+    image = mmap.mmap(-1, layout.size)
     data = memoryview(obj.data)  # copy each section once, file -> image
     for index, offset in layout.section_offset.items():
         sec = obj.sections[index]
@@ -218,7 +221,7 @@ def link(
 
 
 def _write_params(
-    image: bytearray,
+    image: Image,
     obj: ElfObject,
     layout: Layout,
     base: int,

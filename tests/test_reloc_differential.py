@@ -17,6 +17,7 @@ import struct
 from array import array
 
 import pytest
+from native import require_native
 
 import insmod_py.reloc as reloc
 from insmod_py.elf.reader import RelocTable, Section
@@ -110,7 +111,7 @@ def encode(table: RelocTable, elf64: bool) -> bytes:
 def native() -> None:
     """The C accelerator must be built (setup.py; `make venv` checks it too)."""
     if reloc.NATIVE is None:
-        pytest.fail("insmod_py.reloc._native is not built or is disabled", pytrace=False)
+        require_native()
 
 
 @pytest.mark.parametrize("seed", range(400))

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import objects
 import pytest
+from native import require_native
 
 import insmod_py.loader as loader_mod
 import insmod_py.reloc as reloc
@@ -69,7 +70,7 @@ def link_with(
     """Link with one path: "simple" and "bulk" with the C accelerator off, "native"
     with the reference behind it, "auto" as a load does."""
     if mode == "native" and reloc.NATIVE is None:
-        pytest.fail("insmod_py.reloc._native is not built or is disabled", pytrace=False)
+        require_native()
     counter = PathCounter()
     real = reloc.apply_table
 

@@ -29,6 +29,7 @@ slices).  Big tables go in chunks so that those objects stay few at a time.
 
 from __future__ import annotations
 
+import mmap
 import os
 import struct
 import sys
@@ -43,6 +44,10 @@ from operator import add, and_, itemgetter, le, sub
 
 from ..elf.reader import RelocTable
 from ..errors import RelocError
+
+# The image being patched: a bytearray or anonymous memory (loader.link), any
+# writable buffer with slicing.
+Image = bytearray | mmap.mmap
 
 
 class Check(Enum):
@@ -100,7 +105,7 @@ Names = Sequence[str] | Callable[[], Sequence[str]]
 
 
 def apply_table(
-    image: bytearray,
+    image: Image,
     table: RelocTable,
     values: list[int],
     names: Names,
@@ -126,7 +131,7 @@ def apply_table(
 
 
 def apply_table_simple(
-    image: bytearray,
+    image: Image,
     table: RelocTable,
     values: list[int],
     names: Names,
@@ -229,7 +234,7 @@ def _fields_struct(offsets: Sequence[int], size: int, code: str) -> struct.Struc
 
 
 def _merge_fields(
-    image: bytearray,
+    image: Image,
     start: int,
     read: struct.Struct,
     old: Sequence[int],
@@ -315,7 +320,7 @@ def _little(words: array) -> bytes:
 
 
 def apply_table_bulk(
-    image: bytearray,
+    image: Image,
     table: RelocTable,
     values: list[int],
     target_offset: int,
@@ -471,7 +476,7 @@ LANE_CHUNK = 32768
 
 
 def _lanes_chunk(
-    image: bytearray,
+    image: Image,
     offsets: Sequence[int],
     types: bytes,
     syms: Sequence[int],
@@ -614,7 +619,7 @@ def _interleave(columns: list[bytes], n: int) -> bytes:
 
 
 def _compute_group(
-    image: bytearray,
+    image: Image,
     key: tuple[int, Check],
     offs: Sequence[int],
     tps: Sequence[int],
@@ -717,7 +722,7 @@ def native_values(values: list[int]) -> array | None:
 
 
 def apply_raw(
-    image: bytearray,
+    image: Image,
     raw: bytes | memoryview,
     values: array | None,
     target_offset: int,
