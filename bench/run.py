@@ -3,6 +3,8 @@
 Peers, all on the same inputs, linked at the same base against the same symbols:
 
   (a) our pipeline in-process: read -> symbols -> layout -> resolve -> relocate -> image
+  (p) the same with the C accelerator switched off (insmod_py.reloc.NATIVE = None):
+      the pure-Python paths alone, reported beside (a), not a target
   (b) the whole ``pyinsmod load --dry-run`` process
   (c) GNU ld with the oracle script (whole process), the reference for every ratio
   (d) a naive pyelftools loader (bench/naive_elftools.py), in-process
@@ -172,6 +174,17 @@ def pipeline(inp: Input) -> object:
     return link(obj, table, lambda size: base, name=module_name_from_path(str(inp.path)))
 
 
+def pipeline_pure(inp: Input) -> object:
+    """(p): (a) with the C accelerator off: what pure Python does."""
+    import insmod_py.reloc as reloc
+
+    native, reloc.NATIVE = reloc.NATIVE, None
+    try:
+        return pipeline(inp)
+    finally:
+        reloc.NATIVE = native
+
+
 def ld_command(inp: Input) -> list[str]:
     """(c): the oracle copy and script for our layout, written once; the ld command line."""
     from insmod_py.elf import read_object
@@ -226,6 +239,7 @@ def measure_input(
     img = OUT / "img" / f"{inp.label}.img"
     img.parent.mkdir(parents=True, exist_ok=True)
     attempt("a", lambda: pipeline(inp), runs)
+    attempt("p", lambda: pipeline_pure(inp), runs)
     pyinsmod = str(VENV_BIN / "pyinsmod")
     cmd_b = [pyinsmod, "load", "--dry-run", "--ksyms", str(inp.ksyms), "--base", hex(inp.base)]
     attempt("b", run_process([*cmd_b, "-O", str(img), str(inp.path)]), runs)
@@ -361,6 +375,7 @@ def measure_emulator(runs: int) -> dict[str, object]:
 # -- report ------------------------------------------------------------------------------------
 PEERS = {
     "a": "ours, in-process",
+    "p": "ours, in-process, pure Python",
     "b": "pyinsmod --dry-run process",
     "c": "GNU ld (oracle script)",
     "d": "naive pyelftools",
@@ -445,9 +460,11 @@ def machine_info() -> dict[str, object]:
                 cpu = line.split(":", 1)[1].strip()
                 break
     ld = subprocess.run(["ld", "--version"], capture_output=True, text=True).stdout.splitlines()
+    import insmod_py.reloc as reloc
+
     return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(),
             "ld": ld[0] if ld else "", "kernel": platform.release(),
-            "loadavg": os.getloadavg()}  # fmt: skip
+            "loadavg": os.getloadavg(), "c_accelerator": reloc.NATIVE is not None}  # fmt: skip
 
 
 def main() -> None:
@@ -487,7 +504,10 @@ def main() -> None:
     emulator = measure_emulator(args.runs)
     goals = targets(inputs, results, rss, growth, help_)
 
-    print(f"inputs: {source}")
+    import insmod_py.reloc as reloc
+
+    accel = "built" if reloc.NATIVE is not None else "ABSENT: (a) ran the pure-Python paths"
+    print(f"inputs: {source}\nC accelerator (insmod_py/reloc/_native.c): {accel}")
     print(table(inputs, results))
     print("\npeak RSS of the pipeline (above interpreter + imports):")
     for label, m in rss.items():

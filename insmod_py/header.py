@@ -69,7 +69,7 @@ def export_all_symbols(
     a kernel symbol took over (a weak definition the kernel provides).
     """
     cols = obj.symbol_columns
-    names, binds, shndx = cols.names, cols.binds, cols.shndx
+    binds, shndx = cols.binds, cols.shndx
     placed = {
         x: x != C.SHN_UNDEF and (x in loaded or x in (C.SHN_ABS, C.SHN_COMMON)) for x in set(shndx)
     }
@@ -79,11 +79,11 @@ def export_all_symbols(
         map(and_, map(placed.__getitem__, shndx), cols.types.translate(_NOT_SECTION_OR_FILE)),
         binds.translate(_NOT_LOCAL),
     )
-    seen: set[str] = set()
+    indexes = list(compress(range(1, len(cols)), islice(keep, 1, None)))
+    seen = {"", *NEVER_EXPORTED}  # unnamed and hidden ones are never exported
     out = []
-    for index in compress(range(1, len(cols)), islice(keep, 1, None)):
-        name = names[index]
-        if not name or name in NEVER_EXPORTED or index in overridden or name in seen:
+    for index, name in zip(indexes, map(cols.name, indexes), strict=True):  # these names only
+        if name in seen or index in overridden:
             continue
         seen.add(name)
         out.append((index, name))
