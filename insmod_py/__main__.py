@@ -1,5 +1,5 @@
 """``python -m insmod_py`` runs the ``pyinsmod`` command."""
 
-from .cli import main
+from .entry import run
 
-main()
+run()

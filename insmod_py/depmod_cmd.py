@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import click
 
+from .clibase import Command
+
 
 def register(cli: click.Group) -> None:
     """Add ``depmod`` to the ``pyinsmod`` command group."""
@@ -22,7 +24,7 @@ def _int(text: str | None) -> int | None:
         raise click.BadParameter(f"{text!r} is not a number (use 0x... for hex)") from None
 
 
-@click.command()
+@click.command(cls=Command)
 @click.argument("tree", type=click.Path(exists=True, file_okay=False))
 @click.option("-F", "--system-map", metavar="FILE", help="The kernel's System.map (its exports).")
 @click.option("-o", "--output", metavar="FILE", help="Symbol file to write (default: stdout).")

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import fcntl
 import os
 import re
 from collections.abc import Iterator
@@ -76,6 +75,8 @@ def module_lock(path: str, enabled: bool, report: Reporter) -> Iterator[None]:
     if not enabled:
         yield
         return
+    import fcntl  # only -L needs it
+
     try:
         fd = os.open(path, os.O_RDONLY)
     except OSError as exc:
@@ -98,8 +99,24 @@ def symbol_file_release(path: str) -> str | None:
             text = fh.read()
     except OSError:
         return None  # load_symbols has already reported an unreadable file
-    m = _RELEASE_HINT.search(text)
+    m = _search_release(text)
     return (m.group("uts") or m.group("banner")) if m else None
+
+
+def _search_release(text: str) -> re.Match[str] | None:
+    """``_RELEASE_HINT.search(text)``, tried only where a line starts with "#".
+
+    The regex engine tries every position; in a 3 MB System.map (which has no
+    comment at all) that took 10 ms, finding the "#"s takes a fraction of one.
+    """
+    pos = text.find("#")
+    while pos >= 0:
+        if pos == 0 or text[pos - 1] == "\n":  # where ^ matches (re.MULTILINE)
+            m = _RELEASE_HINT.match(text, pos)
+            if m is not None:
+                return m
+        pos = text.find("#", pos + 1)
+    return None
 
 
 def license_taint(info: ModInfo) -> tuple[int, str]:
