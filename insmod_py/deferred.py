@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from .elf import constants as C
 from .elf.reader import RelocTable, Section
-from .reloc import Image, apply_table, for_machine
+from .reloc import apply_table, for_machine
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,7 @@ class DeferredRelocs:
 
 def collect(
     table: RelocTable,
-    image: bytes | Image,
+    image: bytes | bytearray,
     target_offset: int,
     deferred: Mapping[int, str],
     machine: int,

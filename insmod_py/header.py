@@ -32,7 +32,6 @@ from . import modstruct
 from .elf import ElfObject
 from .elf import constants as C
 from .layout import Layout
-from .reloc import Image
 
 HEADER = "(struct module)"
 KMODTAB = ".kmodtab"
@@ -103,7 +102,7 @@ def export_pieces(word_size: int, names: Sequence[str]) -> list[tuple[str, int, 
 
 
 def write_exports(
-    image: Image, word: int, layout: Layout, base: int, rows: Sequence[tuple[int, str]]
+    image: bytearray, word: int, layout: Layout, base: int, rows: Sequence[tuple[int, str]]
 ) -> None:
     """Fill the export-all table: ``struct module_symbol {value, name}`` per (value, name)."""
     if not rows:
@@ -144,7 +143,7 @@ def _section_span(obj: ElfObject, layout: Layout, base: int, name: str) -> tuple
 
 
 def _write_kmodtab(
-    image: Image, word: int, layout: Layout, base: int, deps: Sequence[int]
+    image: bytearray, word: int, layout: Layout, base: int, deps: Sequence[int]
 ) -> dict[str, int]:
     """The ``deps``/``ndeps`` header fields after writing the table (empty without one).
 
@@ -163,7 +162,7 @@ def _write_kmodtab(
 
 
 def fill_header(
-    image: Image,
+    image: bytearray,
     obj: ElfObject,
     layout: Layout,
     base: int,
@@ -197,7 +196,7 @@ def fill_header(
 
 
 def complete_new_header(
-    image: Image,
+    image: bytearray,
     word: int,
     layout: Layout,
     base: int,

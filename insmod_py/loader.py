@@ -10,13 +10,12 @@ anything fails after the module was created.
 from __future__ import annotations
 
 import contextlib
-import mmap
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from itertools import compress, islice
-from operator import and_, itemgetter, not_
+from operator import and_, attrgetter, itemgetter, not_
 from typing import TYPE_CHECKING
 
 from . import header as module_header
@@ -26,7 +25,7 @@ from .errors import KernelError, LoadError, UsageError
 from .ksyms import SymbolTable
 from .layout import MODULE_INITDATA, Layout, lay_out, loaded_sections
 from .params import Assignment
-from .reloc import Image, apply_raw, apply_table, for_machine, native_values
+from .reloc import apply_raw, apply_table, for_machine, native_values
 from .resolve import bind, symbol_values
 
 if TYPE_CHECKING:  # imported where used: a plain load needs neither at run time
@@ -44,7 +43,7 @@ class LinkedModule:
 
     name: str
     base: int
-    image: bytes
+    image: bytearray  # the buffer it was linked in: no copy of 7-20 MB into a bytes
     layout: Layout
     header: str  # "new" (struct module_new from the object) or "legacy" (built here)
     symbols: Mapping[str, int]  # named symbols -> final value (globals win over locals)
@@ -161,14 +160,7 @@ def link(
     _check_base(obj, layout, base)
     values = symbol_values(obj, binding, layout, base, traps)
 
-    # Anonymous memory comes zeroed from the kernel, page by page as it is written: a
-    # bytearray of 7-20 MB may come from a dirty heap that calloc must clear first.
-    image = mmap.mmap(-1, layout.size)
-    data = memoryview(obj.data)  # copy each section once, file -> image
-    for index, offset in layout.section_offset.items():
-        sec = obj.sections[index]
-        if not sec.nobits:
-            image[offset : offset + sec.size] = data[sec.offset : sec.offset + sec.size]
+    image = _assemble(obj, layout)
     image[layout.name_offset : layout.name_offset + len(name_bytes)] = name_bytes
     image[layout.args_offset : layout.args_offset + len(args_bytes)] = args_bytes
 
@@ -179,6 +171,7 @@ def link(
         from .deferred import collect as collect_deferred
     native = None if binding.deferred else native_values(values)
     elf64 = obj.elfclass == C.ELFCLASS64
+    data = memoryview(obj.data)
     for sec in obj.relocation_sections():
         target = obj.relocation_target(sec)
         target_offset = layout.section_offset.get(target.index)
@@ -214,14 +207,33 @@ def link(
             obj.machine, relocs.rela, tuple(sites), gpl_ok, len(binding.used_modules) + spare
         )
     return LinkedModule(
-        name, base, bytes(image), layout, kind,
+        name, base, image, layout, kind,
         LazyMap(lambda: _symbol_map(obj, values, layout)), binding.used_modules,
         lambda: _image_info(obj, layout, base, values), deferred, tuple(n for _, n in exported),
     )  # fmt: skip
 
 
+def _assemble(obj: ElfObject, layout: Layout) -> bytearray:
+    """The image before relocation: each section's bytes at its offset, zeros elsewhere.
+
+    Appended piece by piece in address order, so every byte is written once:
+    ``bytearray(size)`` would first clear all 7-20 MB of a big module, then have
+    most of them overwritten by the sections.
+    """
+    image = bytearray()
+    data = memoryview(obj.data)  # each section copied once, file -> image
+    for piece in sorted(layout.pieces, key=attrgetter("offset")):
+        if piece.index < 0 or piece.nobits:
+            continue  # zeros: the padding before the next piece, or the tail
+        image += bytes(piece.offset - len(image))  # alignment padding, zeros before
+        sec = obj.sections[piece.index]
+        image += data[sec.offset : sec.offset + sec.size]
+    image += bytes(layout.size - len(image))
+    return image
+
+
 def _write_params(
-    image: Image,
+    image: bytearray,
     obj: ElfObject,
     layout: Layout,
     base: int,

@@ -60,7 +60,9 @@ class Backend(Protocol):
         """sys_create_module: reserve ``size`` bytes, return their kernel address."""
         ...
 
-    def init_module(self, name: str, image: bytes, info: ImageInfo | None = None) -> None:
+    def init_module(
+        self, name: str, image: bytes | bytearray, info: ImageInfo | None = None
+    ) -> None:
         """sys_init_module: check and install the image, then run its init."""
         ...
 

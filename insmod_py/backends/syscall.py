@@ -262,7 +262,9 @@ class SyscallBackend:
         # A kernel address (0xc8800000, 0xffffffffa0000000) is negative as a C long.
         return ret & mask
 
-    def init_module(self, name: str, image: bytes, info: ImageInfo | None = None) -> None:
+    def init_module(
+        self, name: str, image: bytes | bytearray, info: ImageInfo | None = None
+    ) -> None:
         self._require_cap("init_module")
         self._require_legacy("init_module")
         self._call("init_module", name.encode(), bytes(image))

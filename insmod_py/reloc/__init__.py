@@ -29,7 +29,6 @@ slices).  Big tables go in chunks so that those objects stay few at a time.
 
 from __future__ import annotations
 
-import mmap
 import os
 import struct
 import sys
@@ -44,10 +43,6 @@ from operator import add, and_, itemgetter, le, sub
 
 from ..elf.reader import RelocTable
 from ..errors import RelocError
-
-# The image being patched: a bytearray or anonymous memory (loader.link), any
-# writable buffer with slicing.
-Image = bytearray | mmap.mmap
 
 
 class Check(Enum):
@@ -105,7 +100,7 @@ Names = Sequence[str] | Callable[[], Sequence[str]]
 
 
 def apply_table(
-    image: Image,
+    image: bytearray,
     table: RelocTable,
     values: list[int],
     names: Names,
@@ -131,7 +126,7 @@ def apply_table(
 
 
 def apply_table_simple(
-    image: Image,
+    image: bytearray,
     table: RelocTable,
     values: list[int],
     names: Names,
@@ -234,7 +229,7 @@ def _fields_struct(offsets: Sequence[int], size: int, code: str) -> struct.Struc
 
 
 def _merge_fields(
-    image: Image,
+    image: bytearray,
     start: int,
     read: struct.Struct,
     old: Sequence[int],
@@ -320,7 +315,7 @@ def _little(words: array) -> bytes:
 
 
 def apply_table_bulk(
-    image: Image,
+    image: bytearray,
     table: RelocTable,
     values: list[int],
     target_offset: int,
@@ -476,7 +471,7 @@ LANE_CHUNK = 32768
 
 
 def _lanes_chunk(
-    image: Image,
+    image: bytearray,
     offsets: Sequence[int],
     types: bytes,
     syms: Sequence[int],
@@ -619,7 +614,7 @@ def _interleave(columns: list[bytes], n: int) -> bytes:
 
 
 def _compute_group(
-    image: Image,
+    image: bytearray,
     key: tuple[int, Check],
     offs: Sequence[int],
     tps: Sequence[int],
@@ -722,7 +717,7 @@ def native_values(values: list[int]) -> array | None:
 
 
 def apply_raw(
-    image: Image,
+    image: bytearray,
     raw: bytes | memoryview,
     values: array | None,
     target_offset: int,

@@ -70,7 +70,7 @@ class SimBackend:
     def init_module(
         self,
         name: str,
-        image: bytes,
+        image: bytes | bytearray,
         info: ImageInfo | None = None,
         deferred: DeferredRelocs | None = None,
     ) -> None:
