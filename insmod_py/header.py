@@ -81,7 +81,7 @@ def export_all_symbols(
     indexes = list(compress(range(1, len(cols)), islice(keep, 1, None)))
     seen = {"", *NEVER_EXPORTED}  # unnamed and hidden ones are never exported
     out = []
-    for index, name in zip(indexes, map(cols.name, indexes), strict=True):  # these names only
+    for index, name in zip(indexes, cols.names_of(indexes), strict=True):  # these names only
         if name in seen or index in overridden:
             continue
         seen.add(name)

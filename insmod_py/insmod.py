@@ -26,7 +26,6 @@ from .loader import DEFAULT_DRY_RUN_BASE, LinkedModule, link, module_name_from_p
 from .loader import load as load_module
 from .messages import Reporter
 from .modinfo import ModInfo, read_modinfo
-from .params import split_arguments
 
 TAINT_PROPRIETARY = 1  # "P": non-GPL-compatible license, or none
 TAINT_FORCED = 2  # "F": loaded with -f over a version mismatch
@@ -186,10 +185,14 @@ def _insmod_locked(opts: InsmodOptions, report: Reporter) -> InsmodResult:
     report.info(f"Using {opts.path} ({obj.machine_name}, {len(obj.sections)} sections)")
     name = opts.name or module_name_from_path(opts.path)
     info = read_modinfo(obj)
-    try:
-        arg_string, params = split_arguments(opts.args, info.parameters, obj.word_size)
-    except LoadError as err:
-        raise err.with_file(opts.path) from None
+    arg_string, params = "", []
+    if opts.args or info.parameters:  # the parameter parser is imported only when used
+        from .params import split_arguments
+
+        try:
+            arg_string, params = split_arguments(opts.args, info.parameters, obj.word_size)
+        except LoadError as err:
+            raise err.with_file(opts.path) from None
     if params:
         report.info("parameters: " + ", ".join(p.name for p in params))
 

@@ -24,13 +24,13 @@ from .elf import constants as C
 from .errors import KernelError, LoadError, UsageError
 from .ksyms import SymbolTable
 from .layout import MODULE_INITDATA, Layout, lay_out, loaded_sections
-from .params import Assignment
 from .reloc import apply_raw, apply_table, for_machine, native_values
 from .resolve import bind, symbol_values
 
-if TYPE_CHECKING:  # imported where used: a plain load needs neither at run time
+if TYPE_CHECKING:  # imported where used: a plain load needs none of them at run time
     from .backends.base import Backend, ImageInfo
     from .deferred import DeferredRelocs, DeferredSite
+    from .params import Assignment
 
 HEADER_KINDS = ("auto", "new", "legacy")
 PARAM_STRINGS = "(parameter strings)"
@@ -331,7 +331,7 @@ def _symbol_map(
     if not chosen:
         return {}
     pick = itemgetter(*chosen) if len(chosen) > 1 else lambda seq: (seq[chosen[0]],)
-    names = pick(cols.names) if only is None else tuple(map(cols.name, chosen))
+    names = pick(cols.names) if only is None else tuple(cols.names_of(chosen))
     vals = pick(values)
     is_local = list(map((C.STB_LOCAL).__eq__, pick(cols.binds)))
     result: dict[str, int] = dict.fromkeys(names)

@@ -74,8 +74,9 @@ def bind(
     deferred: dict[int, str] = {}
     cols = obj.symbol_columns
     binds = cols.binds
-    for index in external_candidates(obj):
-        name, weak = cols.name(index), binds[index] == C.STB_WEAK
+    candidates = external_candidates(obj)
+    for index, name in zip(candidates, cols.names_of(candidates), strict=True):
+        weak = binds[index] == C.STB_WEAK
         if not name or binds[index] == C.STB_LOCAL:
             continue
         if name in SPECIALS:

@@ -15,7 +15,7 @@ import mmap
 import struct
 import sys
 from array import array
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from itertools import accumulate, compress, count, repeat
@@ -88,7 +88,9 @@ class SymbolColumns:
     a load needs the few undefined ones, not the tens of thousands of locals.
     """
 
-    __slots__ = ("_names", "_offsets", "_strtab", "binds", "shndx", "sizes", "types", "values")
+    __slots__ = (
+        "_names", "_offsets", "_strtab", "_text", "binds", "shndx", "sizes", "types", "values"
+    )  # fmt: skip
 
     def __init__(
         self,
@@ -104,6 +106,7 @@ class SymbolColumns:
         """``offsets`` index ``strtab``, which must end with a NUL and contain them all
         (the reader checks), unless ``names`` are given already decoded."""
         self._offsets, self._strtab, self._names = offsets, strtab, names
+        self._text: str | None = None  # the string table decoded, for name lookups
         self.values, self.sizes, self.binds, self.types, self.shndx = (
             values, sizes, binds, types, shndx
         )  # fmt: skip
@@ -118,10 +121,17 @@ class SymbolColumns:
         return self._names
 
     def name(self, index: int) -> str:
+        return self.names_of((index,))[0]
+
+    def names_of(self, indexes: Iterable[int]) -> list[str]:
+        """The names of these symbols, decoding no others."""
         if self._names is not None:
-            return self._names[index]
-        strtab, start = self._strtab, self._offsets[index]
-        return strtab[start : strtab.index(0, start)].decode("latin-1")
+            return list(map(self._names.__getitem__, indexes))
+        if self._text is None:
+            self._text = self._strtab.decode("latin-1")
+        text, find = self._text, self._text.index
+        starts = map(self._offsets.__getitem__, indexes)
+        return [text[start : find("\0", start)] for start in starts]
 
     def indexes_named(self, names: Collection[str]) -> list[int]:
         """Ascending indexes of the symbols called one of ``names`` (none is empty)."""
