@@ -12,6 +12,7 @@ import errno
 import multiprocessing
 import os
 import sqlite3
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -909,6 +910,16 @@ def test_a_dropped_backend_closes_its_state_at_once(tmp_path: Path) -> None:
     cyclic GC, and one still open at a fork() breaks SQLite's locking in the child
     (the once-flaky concurrency test below)."""
     backend(tmp_path).create_module("x", SIZE)
+    assert _open_files_under(tmp_path) == []
+
+
+def test_a_backend_dropped_in_another_thread_closes_its_state(tmp_path: Path) -> None:
+    """The GC may finalize a store in any thread; SQLite must let it close there."""
+    holder = [backend(tmp_path)]
+    holder[0].create_module("x", SIZE)
+    worker = threading.Thread(target=holder.clear)  # the last reference dies in the thread
+    worker.start()
+    worker.join()
     assert _open_files_under(tmp_path) == []
 
 

@@ -83,9 +83,10 @@ class SymbolColumns:
 
     ``binds``/``types`` are bytes (one per symbol), the others compact arrays.
     Validated exactly as :attr:`ElfObject.symbols`.  Names are decoded when
-    asked for: :meth:`name` one at a time, :meth:`indexes_named` by searching
-    the string table, :attr:`names` all of them (a list of str, made once) --
-    a load needs the few undefined ones, not the tens of thousands of locals.
+    asked for: :meth:`name` and :meth:`names_of` just those, :meth:`indexes_named`
+    by searching the string table, :attr:`names` all of them (a list of str,
+    made once) -- a load needs the few undefined ones and the exported ones,
+    not the tens of thousands of locals.
     """
 
     __slots__ = (

@@ -25,6 +25,13 @@ per-type constants (size, -P, range bias) come from ``bytes.translate`` of
 the types.  Python objects per entry remain only where ``struct`` gathers and
 scatters the fields, and not even there for equally spaced fields (extended
 slices).  Big tables go in chunks so that those objects stay few at a time.
+
+A third implementation, in C (``_native.c``, :func:`apply_raw`), applies a
+whole section straight from the file's bytes; the loader tries it first.  It
+takes the recipes from these tables, follows the reference entry by entry
+(order, formulas, checks), and when an entry would fail it undoes what it
+applied and declines, so the Python paths run and word the error.  It is
+optional (built by setup.py; ``PYINSMOD_PURE_PYTHON=1`` switches it off).
 """
 
 from __future__ import annotations
@@ -40,6 +47,7 @@ from enum import Enum
 from functools import cached_property
 from itertools import compress, islice, repeat
 from operator import add, and_, itemgetter, le, sub
+from types import ModuleType
 
 from ..elf.reader import RelocTable
 from ..errors import RelocError
@@ -677,7 +685,7 @@ def _compute_group(
     return read, fields, write, result
 
 
-def _load_native() -> object | None:
+def _load_native() -> ModuleType | None:
     """The C accelerator (``_native.c``), unless absent or ``PYINSMOD_PURE_PYTHON`` is set."""
     if os.environ.get("PYINSMOD_PURE_PYTHON"):
         return None
@@ -736,7 +744,7 @@ def apply_raw(
     """
     if NATIVE is None or values is None:
         return False
-    failed = NATIVE.apply(  # type: ignore[attr-defined]
+    failed = NATIVE.apply(
         image, raw, values, _recipe_rows(machine), target_offset, target_size, base,
         machine.address_bits, elf64, rela, machine.zero_target,
     )  # fmt: skip

@@ -160,7 +160,11 @@ class StateStore:
                 f"cannot create state directory: {exc.strerror}", file=str(self.dir)
             ) from None
         with self._db_errors():
-            conn = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None)
+            # check_same_thread=False: __del__ may run in whichever thread the GC runs in,
+            # and must still close it; the store itself is never shared between threads.
+            conn = sqlite3.connect(
+                self.path, timeout=self.timeout, isolation_level=None, check_same_thread=False
+            )
             conn.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
             conn.execute("PRAGMA journal_mode = WAL")  # readers never wait for a running init
             self._init_schema(conn)
