@@ -40,8 +40,8 @@ test: venv modules lint
 	$(VPY) -m pytest -q -p no:cacheprovider
 
 lint: venv
-	$(VPY) -m ruff check insmod_py tests bench tools/fuzz tools/corpus
-	$(VPY) -m ruff format --check insmod_py tests bench tools/fuzz tools/corpus
+	$(VPY) -m ruff check setup.py insmod_py tests bench tools/fuzz tools/corpus
+	$(VPY) -m ruff format --check setup.py insmod_py tests bench tools/fuzz tools/corpus
 
 bench: venv modules
 	$(VPY) bench/run.py

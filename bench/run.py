@@ -513,9 +513,8 @@ def main() -> None:
     emulator = measure_emulator(args.runs)
     goals = targets(inputs, results, rss, growth, help_)
 
-    import insmod_py.reloc as reloc
-
-    accel = "built" if reloc.NATIVE is not None else "ABSENT: (a) ran the pure-Python paths"
+    machine = machine_info()
+    accel = "built" if machine["c_accelerator"] else "ABSENT: (a) ran the pure-Python paths"
     print(f"inputs: {source}\nC accelerator (insmod_py/reloc/_native.c): {accel}")
     print(table(inputs, results))
     print("\npeak RSS of the pipeline (above interpreter + imports):")
@@ -540,7 +539,7 @@ def main() -> None:
         value = "-" if g["value"] is None else f"{g['value']:.2f}"
         print(f"  [{state:7}] {g['target']}: {value} (limit {g['limit']:.2f})")
     data = {
-        "machine": machine_info(), "source": source,
+        "machine": machine, "source": source,
         "inputs": [{"label": i.label, "path": str(i.path), "arch": i.arch, "role": i.role,
                     "size": i.path.stat().st_size, "relocs": i.relocs} for i in inputs],
         "results": results, "rss": rss, "growth": growth, "help": help_, "targets": goals,
