@@ -22,7 +22,8 @@ from native import require_native
 import insmod_py.reloc as reloc
 from insmod_py.elf.reader import RelocTable, Section
 from insmod_py.errors import RelocError
-from insmod_py.reloc import apply_raw, apply_table_bulk, apply_table_simple
+from insmod_py.reloc import apply_raw, apply_table_simple
+from insmod_py.reloc.bulk import apply_table_bulk
 from insmod_py.reloc.i386 import RELOCS as I386
 from insmod_py.reloc.x86_64 import RELOCS as X86_64
 

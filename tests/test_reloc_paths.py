@@ -18,6 +18,7 @@ from native import require_native
 
 import insmod_py.loader as loader_mod
 import insmod_py.reloc as reloc
+import insmod_py.reloc.bulk as bulk_path
 from insmod_py.elf import ElfObject, read_object
 from insmod_py.elf import constants as C
 from insmod_py.errors import RelocError
@@ -44,7 +45,7 @@ class PathCounter:
 
     def __init__(self) -> None:
         self.applied = self.declined = self.native_applied = self.native_declined = 0
-        self._bulk, self._native = reloc.apply_table_bulk, loader_mod.apply_raw
+        self._bulk, self._native = bulk_path.apply_table_bulk, loader_mod.apply_raw
 
     def bulk(self, *args: object) -> bool:
         done = self._bulk(*args)  # type: ignore[arg-type]
@@ -78,7 +79,7 @@ def link_with(
         real(*args, **kwargs, mode="simple" if mode == "native" else mode)  # type: ignore[arg-type]
 
     with monkeypatch.context() as m:
-        m.setattr(reloc, "apply_table_bulk", counter.bulk)
+        m.setattr(bulk_path, "apply_table_bulk", counter.bulk)
         m.setattr(loader_mod, "apply_raw", counter.native)
         if mode in ("simple", "bulk"):
             m.setattr(reloc, "NATIVE", None)
