@@ -24,9 +24,9 @@ a loader-made ``.kstrtab`` piece.  A prelinked module always has a
 from __future__ import annotations
 
 import struct
-from collections.abc import Collection, Mapping, Sequence
-from itertools import accumulate, compress, islice
-from operator import and_
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from itertools import accumulate, compress, filterfalse, islice, repeat
+from operator import add, and_
 
 from . import modstruct
 from .elf import ElfObject
@@ -61,8 +61,9 @@ def wants_export_all(obj: ElfObject) -> bool:
 
 def export_all_symbols(
     obj: ElfObject, loaded: Collection[int], overridden: Collection[int]
-) -> list[tuple[int, str]]:
-    """(symbol index, name) of every global defined in a loaded section, ABS or COMMON.
+) -> tuple[list[int], list[str]]:
+    """Symbol indexes and names (parallel lists) of every global defined in a loaded
+    section, ABS or COMMON: the first definition of each name, in index order.
 
     ``loaded`` are the placed section indices, ``overridden`` the symbol indices
     a kernel symbol took over (a weak definition the kernel provides).
@@ -79,49 +80,66 @@ def export_all_symbols(
         binds.translate(_NOT_LOCAL),
     )
     indexes = list(compress(range(1, len(cols)), islice(keep, 1, None)))
-    seen = {"", *NEVER_EXPORTED}  # unnamed and hidden ones are never exported
-    out = []
-    for index, name in zip(indexes, cols.names_of(indexes), strict=True):  # these names only
-        if name in seen or index in overridden:
-            continue
-        seen.add(name)
-        out.append((index, name))
-    return out
+    indexes = list(filterfalse(overridden.__contains__, indexes))
+    names = cols.names_of(indexes)  # these names only
+    # dict.fromkeys keeps each name's first occurrence, in order; in the reversed zip
+    # the first index of a name is written last, so it wins.
+    unique = dict.fromkeys(names)
+    for hidden in _NEVER_EXPORTED_OR_UNNAMED:
+        unique.pop(hidden, None)
+    first = dict(zip(reversed(names), reversed(indexes), strict=True))
+    return list(map(first.__getitem__, unique)), list(unique)
 
 
 _NOT_SECTION_OR_FILE = bytes(t not in (C.STT_SECTION, C.STT_FILE) for t in range(256))
 _NOT_LOCAL = bytes(b != C.STB_LOCAL for b in range(256))
+_NEVER_EXPORTED_OR_UNNAMED = NEVER_EXPORTED | {""}
 
 
 def export_pieces(word_size: int, names: Sequence[str]) -> list[tuple[str, int, int]]:
     if not names:
         return []
     table = len(names) * modstruct.sizeof(word_size, "module_symbol")
-    strings = sum(len(n.encode()) + 1 for n in names)
-    return [(EXPORTS, table, word_size), (EXPORT_NAMES, strings, 1)]
+    return [(EXPORTS, table, word_size), (EXPORT_NAMES, len(_export_strings(names)), 1)]
+
+
+def _export_strings(names: Sequence[str]) -> bytes:
+    """The names as the table's string block: each encoded, NUL-terminated."""
+    return ("\0".join(names) + "\0").encode()
+
+
+def _string_lengths(names: Sequence[str], strings: bytes) -> Iterator[int]:
+    """Each name's length in ``strings``, its NUL included."""
+    if not strings.isascii():  # a character may take more than a byte
+        return (len(n.encode()) + 1 for n in names)
+    return map(add, map(len, names), repeat(1))
 
 
 def write_exports(
-    image: bytearray, word: int, layout: Layout, base: int, rows: Sequence[tuple[int, str]]
+    image: bytearray,
+    word: int,
+    layout: Layout,
+    base: int,
+    values: Sequence[int],
+    names: Sequence[str],
 ) -> None:
-    """Fill the export-all table: ``struct module_symbol {value, name}`` per (value, name)."""
-    if not rows:
+    """Fill the export-all table: ``struct module_symbol {value, name}`` per value and name."""
+    if not names:
         return
     table_at = layout.extra_offset[EXPORTS]
     names_at = layout.extra_offset[EXPORT_NAMES]
-    raw = [name.encode() + b"\0" for _, name in rows]
-    strings = b"".join(raw)
+    strings = _export_strings(names)
     image[names_at : names_at + len(strings)] = strings
-    starts = accumulate(map(len, raw), initial=base + names_at)
+    starts = accumulate(_string_lengths(names, strings), initial=base + names_at)
     entry = modstruct.layout(word, "module_symbol")
     if (entry.field("value").offset, entry.field("name").offset, entry.size) == (0, word, 2 * word):
         # {value, name} words back to back: the whole table is one pack
-        flat: list[int] = [0] * (2 * len(rows))
-        flat[0::2] = [value for value, _ in rows]
-        flat[1::2] = islice(starts, len(rows))
+        flat: list[int] = [0] * (2 * len(names))
+        flat[0::2] = values
+        flat[1::2] = islice(starts, len(names))
         table = struct.pack(f"<{len(flat)}{'I' if word == 4 else 'Q'}", *flat)
     else:
-        entries = [{"value": v, "name": n} for (v, _), n in zip(rows, starts, strict=False)]
+        entries = [{"value": v, "name": n} for v, n in zip(values, starts, strict=False)]
         table = modstruct.build_array(word, "module_symbol", entries)
     image[table_at : table_at + len(table)] = table
 

@@ -149,11 +149,14 @@ def link(
     extras = [(PARAM_STRINGS, strings_size, 1)] if strings_size else []
     spare = len(binding.deferred_names)  # a dep slot per name the kernel may resolve later
     extras += module_header.kmodtab_pieces(word, len(binding.used_modules), spare)
-    exported = []
+    export_indexes: list[int] = []
+    export_names: list[str] = []
     if kind == "legacy" and export_all and module_header.wants_export_all(obj):
         loaded = {s.index for s in loaded_sections(obj)}
-        exported = module_header.export_all_symbols(obj, loaded, binding.kernel.keys())
-        extras += module_header.export_pieces(word, [n for _, n in exported])
+        export_indexes, export_names = module_header.export_all_symbols(
+            obj, loaded, binding.kernel.keys()
+        )
+        extras += module_header.export_pieces(word, export_names)
     header_piece = module_header.header_piece(word) if kind == "legacy" else None
     layout = lay_out(obj, name_bytes, args_bytes, header=header_piece, extras=extras)
     base = allocate(layout.size)
@@ -193,7 +196,8 @@ def link(
         apply_table(image, table_, values, names, target_offset, base, relocs, obj.path)
 
     _write_params(image, obj, layout, base, values, params)
-    module_header.write_exports(image, word, layout, base, [(values[i], n) for i, n in exported])
+    export_values = list(map(values.__getitem__, export_indexes))
+    module_header.write_exports(image, word, layout, base, export_values, export_names)
     bases = module_bases or {}
     deps = [bases.get(m, 0) for m in binding.used_modules]
     if kind == "legacy":
@@ -209,7 +213,7 @@ def link(
     return LinkedModule(
         name, base, image, layout, kind,
         LazyMap(lambda: _symbol_map(obj, values, layout)), binding.used_modules,
-        lambda: _image_info(obj, layout, base, values), deferred, tuple(n for _, n in exported),
+        lambda: _image_info(obj, layout, base, values), deferred, tuple(export_names),
     )  # fmt: skip
 
 
