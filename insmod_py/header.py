@@ -76,7 +76,7 @@ def export_all_symbols(
     # Global, defined, placed, not a SECTION/FILE symbol: C-speed scans of the columns.
     keep = map(
         and_,
-        map(and_, map(placed.__getitem__, shndx), cols.types.translate(_NOT_SECTION_OR_FILE)),
+        map(and_, map(placed.__getitem__, shndx), cols.types.translate(C.NAMES_SOMETHING)),
         binds.translate(_NOT_LOCAL),
     )
     indexes = list(compress(range(1, len(cols)), islice(keep, 1, None)))
@@ -91,7 +91,6 @@ def export_all_symbols(
     return list(map(first.__getitem__, unique)), list(unique)
 
 
-_NOT_SECTION_OR_FILE = bytes(t not in (C.STT_SECTION, C.STT_FILE) for t in range(256))
 _NOT_LOCAL = bytes(b != C.STB_LOCAL for b in range(256))
 _NEVER_EXPORTED_OR_UNNAMED = NEVER_EXPORTED | {""}
 

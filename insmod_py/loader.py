@@ -300,16 +300,13 @@ def _named(
     index passes ``shndx_ok`` (and whose name is in ``only``, if given); C-speed
     scans of the symbol columns."""
     cols = obj.symbol_columns
-    kind_ok = cols.types.translate(_NOT_SECTION_OR_FILE)
+    kind_ok = cols.types.translate(C.NAMES_SOMETHING)
     if only is not None:  # a few names: found in the string table, not by decoding all
         shndx = cols.shndx
         return [i for i in cols.indexes_named(only) if i and kind_ok[i] and shndx_ok(shndx[i])]
     ok = {x: shndx_ok(x) for x in set(cols.shndx)}
     keep = map(and_, map(and_, map(ok.__getitem__, cols.shndx), kind_ok), map(bool, cols.names))
     return list(compress(range(1, len(cols)), islice(keep, 1, None)))
-
-
-_NOT_SECTION_OR_FILE = bytes(t not in (C.STT_SECTION, C.STT_FILE) for t in range(256))
 
 
 # What the legacy header takes from the symbols (header.fill_header).
