@@ -184,14 +184,18 @@ def patch_shdr(data: bytes, index: int, field: str, value: int) -> bytes:
     return _put(data, _shdr_base(data, index), _SHDR[bits(data)], field, value)
 
 
+def _cstring(data: bytes, start: int) -> str:
+    """The NUL-terminated string at ``start`` (``data`` may be an mmap: no .index)."""
+    end = data.find(b"\0", start)
+    if end < 0:
+        raise ValueError(f"no NUL after offset {start:#x}")
+    return data[start:end].decode()
+
+
 def section_names(data: bytes) -> list[str]:
     strndx = ehdr(data, "e_shstrndx")
     off = shdr(data, strndx, "sh_offset")
-    names = []
-    for i in range(ehdr(data, "e_shnum")):
-        start = off + shdr(data, i, "sh_name")
-        names.append(data[start : data.find(b"\0", start)].decode())
-    return names
+    return [_cstring(data, off + shdr(data, i, "sh_name")) for i in range(ehdr(data, "e_shnum"))]
 
 
 def section_index(data: bytes, name: str) -> int:
@@ -214,8 +218,7 @@ def symbol_index(data: bytes, name: str) -> int:
     strtab_off = shdr(data, shdr(data, st, "sh_link"), "sh_offset")
     size = _SYM_SIZE[bits(data)]
     for i in range(shdr(data, st, "sh_size") // size):
-        start = strtab_off + sym(data, i, "st_name")
-        if data[start : data.find(b"\0", start)].decode() == name:
+        if _cstring(data, strtab_off + sym(data, i, "st_name")) == name:
             return i
     raise KeyError(name)
 
