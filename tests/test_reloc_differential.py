@@ -22,7 +22,7 @@ from native import require_native
 import insmod_py.reloc as reloc
 from insmod_py.elf.reader import RelocTable, Section
 from insmod_py.errors import RelocError
-from insmod_py.reloc import apply_raw, apply_table_simple
+from insmod_py.reloc import MachineRelocs, apply_raw, apply_table_simple
 from insmod_py.reloc.bulk import apply_table_bulk
 from insmod_py.reloc.i386 import RELOCS as I386
 from insmod_py.reloc.x86_64 import RELOCS as X86_64
@@ -49,16 +49,34 @@ def random_table(rng: random.Random, machine, rela: bool) -> tuple[RelocTable, l
         & ((1 << machine.address_bits) - 1)
         for i in range(nsym)
     ]
-    table = RelocTable(
-        section=Section(5, ".rel.test", 9, 0, 0, 0, 0, 0, 1, 1, 0),
-        target=Section(1, ".test", 1, 2, 0, 0, SECTION_SIZE, 0, 0, 16, 0),
-        is_rela=rela,
-        offsets=array("Q", offsets),
-        types=array("I", [rng.choice(kinds) for _ in range(n)]),
-        symbols=array("I", [rng.randrange(nsym) for _ in range(n)]),
-        addends=array("q", [rng.randrange(-64, 64) if rela else 0 for _ in range(n)]),
+    table = reloc_table(
+        rela,
+        offsets,
+        [rng.choice(kinds) for _ in range(n)],
+        [rng.randrange(nsym) for _ in range(n)],
+        [rng.randrange(-64, 64) if rela else 0 for _ in range(n)],
     )
     return table, values
+
+
+def reloc_table(
+    rela: bool,
+    offsets: list[int],
+    types: list[int],
+    symbols: list[int],
+    addends: list[int],
+    size: int = SECTION_SIZE,
+) -> RelocTable:
+    """A decoded relocation section patching a ``size``-byte ``.test`` at image offset 0."""
+    return RelocTable(
+        section=Section(5, ".rel.test", 9, 0, 0, 0, 0, 0, 1, 1, 0),
+        target=Section(1, ".test", 1, 2, 0, 0, size, 0, 0, 16, 0),
+        is_rela=rela,
+        offsets=array("Q", offsets),
+        types=array("I", types),
+        symbols=array("I", symbols),
+        addends=array("q", addends),
+    )
 
 
 @pytest.mark.parametrize("seed", range(300))
@@ -115,13 +133,30 @@ def native() -> None:
         require_native()
 
 
-@pytest.mark.parametrize("seed", range(400))
-def test_native_applies_exactly_what_the_reference_applies(native: None, seed: int) -> None:
+def native_case(seed: int) -> tuple[random.Random, MachineRelocs, bool, RelocTable, list[int]]:
+    """The random generator, machine, section kind, table and symbol values of one case."""
     rng = random.Random(10_000 + seed)
     machine = rng.choice([I386, X86_64])
     rela = rng.random() < 0.5  # both kinds of section on both machines
-    elf64 = machine is X86_64
     table, values = random_table(rng, machine, rela)
+    return rng, machine, rela, table, values
+
+
+def apply_native(
+    image: bytearray, table: RelocTable, values: list[int], machine: MachineRelocs, rela: bool
+) -> bool:
+    """The C accelerator on ``table`` encoded as the file holds it, for its machine."""
+    elf64 = machine is X86_64
+    raw = encode(table, elf64)
+    base = BASES[machine.name]
+    return apply_raw(
+        image, raw, array("Q", values), 32, SECTION_SIZE, base, machine, elf64=elf64, rela=rela
+    )
+
+
+@pytest.mark.parametrize("seed", range(400))
+def test_native_applies_exactly_what_the_reference_applies(native: None, seed: int) -> None:
+    rng, machine, rela, table, values = native_case(seed)
     if rng.random() < 0.1:  # an entry outside the section, or naming a missing symbol
         at = rng.randrange(len(table.offsets))
         if rng.random() < 0.5:
@@ -133,10 +168,7 @@ def test_native_applies_exactly_what_the_reference_applies(native: None, seed: i
     names = [f"s{i}" for i in range(len(values))]
 
     image = bytearray(start)
-    applied = apply_raw(
-        image, encode(table, elf64), array("Q", values), 32, SECTION_SIZE, base, machine,
-        elf64=elf64, rela=rela,
-    )  # fmt: skip
+    applied = apply_native(image, table, values, machine, rela)
     reference = bytearray(start)
     try:
         if max(table.symbols) >= len(values):  # the reader refuses the whole table
@@ -161,15 +193,8 @@ def test_native_undoes_every_entry_before_the_one_that_fails(native: None) -> No
     assert not apply_raw(image, raw, values, 0, 64, 0xC8800000, RELOCS, elf64=False, rela=False)
     assert image == bytearray(range(64))
     assert apply_raw(image, raw[:-8], values, 0, 64, 0xC8800000, RELOCS, elf64=False, rela=False)
-    table = RelocTable(
-        section=Section(5, ".rel.test", 9, 0, 0, 0, 0, 0, 1, 1, 0),
-        target=Section(1, ".test", 1, 2, 0, 0, 64, 0, 0, 16, 0),
-        is_rela=False,
-        offsets=array("Q", [o for o, _, _ in entries[:-1]]),
-        types=array("I", [t for _, t, _ in entries[:-1]]),
-        symbols=array("I", [s for _, _, s in entries[:-1]]),
-        addends=array("q", bytes(8 * (len(entries) - 1))),
-    )
+    offsets, types, symbols = map(list, zip(*entries[:-1], strict=True))
+    table = reloc_table(False, offsets, types, symbols, [0] * len(offsets), size=64)
     reference = bytearray(range(64))
     apply_table_simple(reference, table, list(values), ["a", "b"], 0, 0xC8800000, RELOCS, "t.o")
     assert image == reference != bytearray(range(64))
@@ -179,14 +204,6 @@ def test_the_random_tables_exercise_both_native_outcomes(native: None) -> None:
     """Guard against a vacuous comparison: many tables applied, some refused."""
     outcomes = []
     for seed in range(400):
-        rng = random.Random(10_000 + seed)
-        machine = rng.choice([I386, X86_64])
-        rela = rng.random() < 0.5
-        table, values = random_table(rng, machine, rela)
-        image = bytearray(4160)
-        raw = encode(table, machine is X86_64)
-        outcomes.append(
-            apply_raw(image, raw, array("Q", values), 32, SECTION_SIZE, BASES[machine.name],
-                      machine, elf64=machine is X86_64, rela=rela)
-        )  # fmt: skip
+        _, machine, rela, table, values = native_case(seed)
+        outcomes.append(apply_native(bytearray(4160), table, values, machine, rela))
     assert 100 <= sum(outcomes) <= 380
