@@ -380,23 +380,30 @@ class StateStore:
             return [row[0] for row in conn.execute("SELECT line FROM klog ORDER BY id")]
 
     def clear_log(self) -> None:
-        conn = self._connect()
-        with self._db_errors():
-            conn.execute("BEGIN IMMEDIATE")
-            conn.execute("DELETE FROM klog")
-            conn.execute("COMMIT")
+        self._write_all("DELETE FROM klog")
 
     def reset(self) -> None:
         """Forget every module, the runtime and the log (a reboot)."""
+        self._write_all(
+            "DELETE FROM modules",
+            "DELETE FROM klog",
+            "DELETE FROM meta WHERE key IN ('runtime', 'tainted')",
+            "DELETE FROM deferred_relocs",
+            "DELETE FROM trap_slots",
+        )
+
+    def _write_all(self, *statements: str) -> None:
+        """Run ``statements`` as one write transaction: all of them, or none."""
         conn = self._connect()
         with self._db_errors():
             conn.execute("BEGIN IMMEDIATE")
-            conn.execute("DELETE FROM modules")
-            conn.execute("DELETE FROM klog")
-            conn.execute("DELETE FROM meta WHERE key IN ('runtime', 'tainted')")
-            conn.execute("DELETE FROM deferred_relocs")
-            conn.execute("DELETE FROM trap_slots")
-            conn.execute("COMMIT")
+            try:
+                for statement in statements:
+                    conn.execute(statement)
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")  # not left open for the next transaction
+                raise
 
 
 class _DbErrors:
