@@ -522,6 +522,7 @@ static void serve(sword died_status)
 		sc(NR_exit, 1, 0, 0, 0, 0);
 	}
 	set_raw(tty);
+	say("pyinsmod-agent: serving on /dev/ttyS1\n"); /* the host waits for this line */
 	if (died_status)
 		send_frame(0, OP_DIED, died_status, 0, 0);
 	for (;;) {
@@ -542,7 +543,6 @@ void agent_main(void)
 	crc_init();
 	sc(NR_mount, (sword)"proc", (sword)"/proc", (sword)"proc", 0, 0);
 	sc(NR_mount, (sword)"ramfs", (sword)"/tmp", (sword)"ramfs", 0, 0);
-	say("pyinsmod-agent: serving on /dev/ttyS1\n");
 	for (;;) {
 		pid = sc(NR_fork, 0, 0, 0, 0, 0);
 		if (pid == 0)

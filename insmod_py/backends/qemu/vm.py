@@ -37,6 +37,7 @@ from .protocol import Channel, Op, ProtocolError
 BOOT_TIMEOUT = 120.0  # a loaded 2-core machine boots x86_64 2.4 in a few seconds
 LOCK_TIMEOUT = 120.0
 HELLO_RETRY = 1.5  # longer than the agent's one quiet second that drops a partial frame
+AGENT_READY = b"pyinsmod-agent: serving"
 MEMORY_MB = 64  # create_module's first base (0xc4800000 on i386) depends on it
 
 
@@ -262,8 +263,24 @@ class Vm:
         self.info_file.write_text(json.dumps(info) + "\n")
         return channel
 
+    def _wait_for_agent(self, deadline: float) -> None:
+        """Until the console shows the agent's ready line (bytes sent earlier are lost)."""
+        while True:
+            with contextlib.suppress(OSError):
+                if AGENT_READY in self.console.read_bytes():
+                    return
+            if self.status().state != "running":
+                raise VmError(f"the {self.label} stopped while booting ({self.last_words()})")
+            if time.monotonic() > deadline:
+                raise VmError(
+                    f"the {self.label} did not come up within {BOOT_TIMEOUT:g} s "
+                    f"({self.last_words()})"
+                )
+            time.sleep(0.02)
+
     def _first_hello(self, start: float) -> tuple[Channel, object]:
         deadline = start + BOOT_TIMEOUT
+        self._wait_for_agent(deadline)
         channel = self.connect()
         try:
             while True:
