@@ -342,3 +342,17 @@ def locked(vm: Vm) -> Iterator[Vm]:
         yield vm
     finally:
         vm.unlock()
+
+
+def running_arches(state_dir: str | None) -> list[str]:
+    """Architectures with a running VM in ``state_dir`` (either kernel variant)."""
+    from ..sim.state import default_state_dir
+
+    root = Path(state_dir if state_dir is not None else default_state_dir())
+    found = []
+    for arch in QEMU_MACHINES:
+        if any(
+            Vm(str(root), arch, v).status().state == "running" for v in ("unpatched", "patched")
+        ):
+            found.append(arch)
+    return found
