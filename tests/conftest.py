@@ -6,6 +6,7 @@ import fcntl
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -34,3 +35,16 @@ def built() -> Iterator[Path]:
     if proc.returncode != 0:
         pytest.fail(f"make modules failed:\n{proc.stdout}{proc.stderr}", pytrace=False)
     yield BUILD_DIR
+
+
+@pytest.fixture(scope="session")
+def real_kernels(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """The real 2.4 kernels under qemu (tests/realkernel.py): ``real_kernels.get(arch,
+    variant)`` is a QemuBackend with no modules loaded and an empty log."""
+    from realkernel import RealKernels
+
+    kernels = RealKernels(tmp_path_factory.mktemp("qemu-state"))
+    try:
+        yield kernels
+    finally:
+        kernels.close()

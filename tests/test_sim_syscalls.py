@@ -267,13 +267,27 @@ INIT_ROWS: list[tuple[str, tuple[str, ...], Callable[[Mod], dict[str, int]], int
     # 22: dependencies
     ("self-dependency", BOTH, lambda m: {"ndeps": 1, "deps": m.at(0x600)}, errno.EINVAL),
     ("missing-dependency", BOTH, lambda m: {"ndeps": 1, "deps": m.at(0x620)}, errno.EINVAL),
-    (
-        "dependency-on-kernel",
-        BOTH,
-        lambda m: {"ndeps": 1, "deps": m.at(0x640)},
-        errno.EINVAL,
-    ),
 ]
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+@pytest.mark.parametrize(("kind", "variant"), [("new", "patched"), ("legacy", "unpatched")])
+def test_dependency_on_the_kernel_itself_loads_as_in_24(
+    tmp_path: Path, arch: str, kind: str, variant: str
+) -> None:
+    # 2.4's scan of module_list stops at &kernel_module, which then equals the dependency:
+    # the real 2.4.37.11 kernel accepts it (tests/test_real_hostile.py)
+    be = backend(tmp_path, arch, variant)
+    base = be.create_module("victim", SIZE)
+    m = Mod(be.word_size, base, SIZE, kind)
+    img = build_image(m, "victim", header={"ndeps": 1, "deps": m.at(0x640)})
+    _fill_dep_tables(m, img)
+    be.init_module("victim", bytes(img))
+    (info,) = be.modules()
+    assert info.flags == ms.MOD_RUNNING and info.deps == ("",) and info.refs == ()
+    assert be.proc_modules() == f"{'victim':<20}{SIZE:>8}   0 (unused)\n"
+    be.delete_module("victim")
+    assert be.modules() == []
 
 
 def _fill_dep_tables(m: Mod, img: bytearray) -> None:
@@ -430,7 +444,7 @@ def test_create_module_errnos_and_placement(tmp_path: Path, arch: str) -> None:
     cases = [
         (("", 4096), errno.EINVAL),
         (("n" * 4096, 8192), errno.ENAMETOOLONG),
-        (("abc", sizeof + 2), errno.EINVAL),  # 3: smaller than struct module + name
+        (("abc", sizeof + 3), errno.EINVAL),  # 3: smaller than struct module + name + NUL
         (("abc", 0x7FFFFFFF), errno.ENOMEM),
         (("abc", -1), errno.ENOMEM),  # size_t: huge
     ]
@@ -439,7 +453,7 @@ def test_create_module_errnos_and_placement(tmp_path: Path, arch: str) -> None:
             be.create_module(name, size)
         assert info.value.errno == err, (name[:8], size)
     assert be.modules() == []
-    a = be.create_module("abc", sizeof + 3)  # exactly struct module + name: fine
+    a = be.create_module("abc", sizeof + 4)  # exactly struct module + name + NUL: fine
     assert a == start
     with pytest.raises(KernelError) as info:
         be.create_module("abc", 4096)

@@ -193,7 +193,7 @@ class Kernel:
         deps = []
         for _, dep in self.deps_of(mod):
             d = self.space.at_base(dep)
-            deps.append(self.display_name(d) if d is not None else f"{dep:#x}")
+            deps.append(self.display_name(d) if d is not None else "")  # "": kernel_module
         return ModuleInfo(
             name=self.display_name(mod),
             base=mod.base,
@@ -215,7 +215,7 @@ class Kernel:
         self._capable(call)  # 1
         nm = self._get_mod_name(call, name)  # 2
         size &= self.mask  # size_t
-        if size < self.sizeof + len(nm):  # 3
+        if size < self.sizeof + len(nm) + 1:  # 3: 2.4.37's bound counts the name's NUL
             raise self._fail(call, errno.EINVAL, "size smaller than struct module + name")
         if self.find_module(nm) is not None:  # 4
             raise self._fail(call, errno.EEXIST)
@@ -376,7 +376,9 @@ class Kernel:
                 raise self._fail(
                     call, errno.EINVAL, printk="self-referential dependency in mod->deps."
                 )
-            if self.space.at_base(d) is None:
+            # 2.4 scans module_list up to &kernel_module for d, so a dependency on the
+            # kernel itself passes (seen on the real 2.4.37.11 kernel)
+            if self.space.at_base(d) is None and d != self.arch.kernel_module:
                 raise self._fail(
                     call, errno.EINVAL, printk="found dependency that is (no longer?) a module."
                 )
@@ -386,7 +388,10 @@ class Kernel:
             )
         for addr, d in deps:  # 23: the kernel fills ref/next_ref; userspace gave only dep
             dmod = self.space.at_base(d)
-            assert dmod is not None
+            if dmod is None:  # &kernel_module: its refs list is not shown anywhere, not kept
+                self.space.write_word(addr + self.ws, mod.base)
+                self.space.write_word(addr + 2 * self.ws, 0)
+                continue
             self.space.write_word(addr + self.ws, mod.base)
             self.space.write_word(addr + 2 * self.ws, dmod.get("refs"))
             dmod.set("refs", addr)
