@@ -436,7 +436,7 @@ class Kernel:
             try:
                 ret = self._run(init)
             except self.executor.oops_types() as oops:
-                self._undo_after_oops(mod, str(oops))
+                self._oops_in_init(mod, str(oops))
                 return
             if ret != 0:
                 mod.set("usecount", 0)
@@ -447,16 +447,16 @@ class Kernel:
         mod.set("usecount", mod.get("usecount") - 1)
         mod.set("flags", (mod.get("flags") | ms.MOD_RUNNING) & ~ms.MOD_INITIALIZING)
 
-    def _undo_after_oops(self, mod: LiveModule, report: str) -> None:
-        """Design choice: no half-loaded module.  Back to the state before the call, minus mod."""
-        for m in self.modules:
-            if m.original:
-                m.memory[:] = m.original
-        self.st.runtime = None  # discard what the crashed code did to heap / chrdevs
-        self.st.runtime_dirty = False
+    def _oops_in_init(self, mod: LiveModule, report: str) -> None:
+        """As 2.4: the oops kills the caller inside sys_init_module, so the module stays.
+
+        It keeps usecount 1 and MOD_INITIALIZING ("(initializing)" in /proc/modules,
+        delete_module says EBUSY) and whatever init did before the fault (memory, heap,
+        registered devices), as the real 2.4.37.11 kernel under qemu shows.
+        """
         if not report.startswith("<"):
             self.st.log.append(f"{KERN_ALERT}{report}")
-        self._release(mod, tag_freed=False)
+        mod.dirty = True
         self.st.deferred = LoadError(report)
 
     # -- 1.6 sys_delete_module ------------------------------------------------------------
