@@ -227,12 +227,17 @@ UNDEFINED = {
         "kfree",
         "register_chrdev",
         "unregister_chrdev",
-        "strlen",
-        "strcpy",
         "memcpy",
         "jiffies",
         "__this_module",
     },
+}
+
+
+# String functions an x86_64 2.4 kernel exports and an i386 one inlines (asm-i386/string.h).
+UNDEFINED_OUT_OF_LINE: dict[str, dict[str, set[str]]] = {
+    "i386": {},
+    "x86_64": {"chardev": {"strlen", "strcpy"}},
 }
 
 
@@ -242,7 +247,7 @@ def test_undefined_symbols_are_the_kernel_api_used(built: Path, arch: str, name:
     with open(obj(built, arch, name), "rb") as fh:
         syms = symbols(ELFFile(fh))
     undefined = {n for n, s in syms.items() if s["st_shndx"] == "SHN_UNDEF"}
-    assert undefined == UNDEFINED[name]
+    assert undefined == UNDEFINED[name] | UNDEFINED_OUT_OF_LINE[arch].get(name, set())
     if "__this_module" in undefined:
         assert syms["__this_module"]["st_info"]["bind"] == "STB_WEAK"
 
