@@ -20,7 +20,7 @@ from ..base import ImageInfo, ModuleInfo
 from .protocol import Channel, GuestDied, Op, ProtocolError, Reply, encode_str
 from .vm import Vm, VmError, VmStatus
 
-CALL_TIMEOUT = 60.0  # per request, beyond what the line itself needs
+CALL_TIMEOUT = 60.0  # per request, beyond what the line itself needs (a long init)
 SECONDS_PER_MB = 30.0  # the serial line's worst case under a busy host
 VARIANTS = ("unpatched", "patched")
 SYSLOG_READ_ALL, SYSLOG_CLEAR = 3, 5
@@ -45,7 +45,12 @@ class QemuBackend:
     """A real 2.4 kernel (stock or with Zippel's patch) in a qemu VM kept per state directory."""
 
     def __init__(
-        self, state_dir: str | None = None, arch: str = "i386", variant: str = "patched"
+        self,
+        state_dir: str | None = None,
+        arch: str = "i386",
+        variant: str = "patched",
+        *,
+        timeout: float = CALL_TIMEOUT,
     ) -> None:
         if variant not in VARIANTS:
             raise ValueError(f"kernel variant must be one of {', '.join(VARIANTS)}")
@@ -58,6 +63,7 @@ class QemuBackend:
         self._mask = (1 << (8 * self.word_size)) - 1
         self._channel: Channel | None = None
         self._release: str | None = None
+        self._timeout = timeout
 
     # -- the connection ------------------------------------------------------------------------
 
@@ -112,7 +118,7 @@ class QemuBackend:
     def request(self, op: Op, payload: bytes = b"", call: str = "") -> Reply:
         """One request; a dead or silent guest becomes one clear line."""
         channel = self._connect()
-        timeout = CALL_TIMEOUT + SECONDS_PER_MB * len(payload) / (1 << 20)
+        timeout = self._timeout + SECONDS_PER_MB * len(payload) / (1 << 20)
         name = call or op.name.lower()
         try:
             return channel.call(op, payload, timeout=timeout)
@@ -123,7 +129,9 @@ class QemuBackend:
             st = self.vm.status()
             if st.state != "running":
                 self.vm.check_alive()  # raises: the kernel died
-            raise VmError(f"{name}: the {self.vm.label} {exc}") from None
+            raise VmError(
+                f"{name}: {self.vm.label}: {exc} (`pyinsmod qemu stop` stops it)"
+            ) from None
 
     def _syscall(self, op: Op, payload: bytes, call: str) -> int:
         """A call whose return value is -errno on failure, else a number."""

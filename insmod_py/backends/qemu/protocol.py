@@ -243,7 +243,7 @@ class Channel:
                     raise ProtocolError(f"answer to {op.name} came back as op {rop}")
                 return Reply(ret, data)
         except TimeoutError:
-            raise ProtocolError(f"no answer to {op.name} within {timeout:g} s") from None
+            raise ProtocolError(f"no answer to {op.name} within {timeout:.3g} s") from None
 
 
 class _EarlyAnswer(Exception):

@@ -320,9 +320,11 @@ class Vm:
         if running:
             assert pid is not None
             with contextlib.suppress(OSError), socket.socket(socket.AF_UNIX) as mon:
-                mon.settimeout(2)
+                mon.settimeout(timeout)
                 mon.connect(self._short("monitor.sock"))
                 mon.sendall(b"quit\n")
+                while mon.recv(4096):  # until qemu closes it: a close before that can
+                    pass  # make qemu drop the command unread
             deadline = time.monotonic() + timeout
             sig = signal.SIGTERM
             while _alive(pid):
