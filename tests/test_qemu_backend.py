@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+from insmod_py import modstruct as ms
 from insmod_py.backends.qemu import QemuBackend
 from insmod_py.backends.qemu.protocol import (
     ACK,
@@ -281,3 +282,29 @@ def test_a_pyinsmod_killed_mid_load_leaves_the_vm_usable(
     if mods:
         vm.delete_module("fat")
     assert vm.modules() == []
+
+
+def test_an_image_that_panics_the_kernel_is_reported_and_the_next_command_boots(
+    vm: QemuBackend,
+) -> None:
+    # init_module: push "boom"; call panic -- the guest kernel dies (panic=1 reboots it,
+    # -no-reboot ends qemu); the host says so in one line, and the next command boots
+    panic = vm.kernel_symbols().lookup("panic")
+    assert panic is not None
+    base = vm.create_module("boom", 4096)
+    image = bytearray(4096)
+    code = 0x200
+    image[code : code + 5] = b"\x68" + struct.pack("<I", base + 0x700)  # push $msg
+    image[code + 5] = 0xE8  # call panic
+    image[code + 6 : code + 10] = struct.pack("<i", panic.value - (base + code + 10))
+    image[0x700:0x705] = b"boom\0"
+    image[0x300:0x305] = b"boom\0"
+    header = ms.build_module(4, {
+        "size_of_struct": ms.sizeof_module(4), "size": 4096, "name": base + 0x300,
+        "init": base + code,
+    })  # fmt: skip
+    image[: len(header)] = header
+    with pytest.raises(LoadError, match=r"^init_module: .*died \(Kernel panic: boom\)"):
+        vm.init_module("boom", bytes(image))
+    assert vm.status().state != "running"
+    assert vm.modules() == []  # a fresh kernel

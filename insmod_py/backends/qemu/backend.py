@@ -21,6 +21,7 @@ from .protocol import Channel, GuestDied, Op, ProtocolError, Reply, encode_str
 from .vm import Vm, VmError, VmStatus
 
 CALL_TIMEOUT = 60.0  # per request, beyond what the line itself needs (a long init)
+EXIT_GRACE = 5.0  # from qemu closing the agent socket to its process being gone
 SECONDS_PER_MB = 30.0  # the serial line's worst case under a busy host
 VARIANTS = ("unpatched", "patched")
 SYSLOG_READ_ALL, SYSLOG_CLEAR = 3, 5
@@ -126,9 +127,10 @@ class QemuBackend:
             raise LoadError(f"{name}: {exc} (see the console log {self.vm.console})") from None
         except ProtocolError as exc:
             self.close()
-            st = self.vm.status()
-            if st.state != "running":
-                self.vm.check_alive()  # raises: the kernel died
+            if exc.closed:  # qemu closes its sockets a moment before its process ends
+                self.vm.wait_exit(EXIT_GRACE)
+            if self.vm.status().state != "running":
+                self.vm.check_alive(call=name)  # raises: the kernel died
             raise VmError(
                 f"{name}: {self.vm.label}: {exc} (`pyinsmod qemu stop` stops it)"
             ) from None

@@ -102,6 +102,10 @@ class Op(IntEnum):
 class ProtocolError(Exception):
     """The line failed: no answer in time, a closed socket, or an undecodable frame."""
 
+    def __init__(self, message: str, *, closed: bool = False) -> None:
+        super().__init__(message)
+        self.closed = closed  # the VM closed the socket (qemu is ending)
+
 
 class GuestDied(ProtocolError):
     """The agent's worker process was killed inside a system call (an oops in module code)."""
@@ -160,7 +164,7 @@ class Channel:
         except OSError as exc:
             raise ProtocolError(f"agent socket: {exc.strerror or exc}") from None
         if not data:
-            raise ProtocolError("the VM closed the agent socket")
+            raise ProtocolError("the VM closed the agent socket", closed=True)
         self._buf += data
 
     def _take(self, n: int, deadline: float) -> bytes:

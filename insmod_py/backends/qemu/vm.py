@@ -2,7 +2,8 @@
 
 The VM lives in ``STATE/qemu/ARCH-VARIANT/`` (the state directory is private, 0700):
 
-* ``qemu.pid``: the detached qemu process (``-daemonize``);
+* ``vm.pid``: the detached qemu process (``-daemonize``), kept after it dies (qemu's own
+  ``qemu.pid`` goes with it), so a dead VM is told from a stopped one;
 * ``agent.sock``: the guest's second serial port, where the agent answers (protocol.py);
 * ``monitor.sock``: qemu's human monitor, used to stop it;
 * ``console.log``: the guest's console (the first serial port): boot messages, printk, oopses;
@@ -78,7 +79,7 @@ class Vm:
         self.variant = variant
         self.state_dir = Path(state_dir)
         self.dir = self.state_dir / "qemu" / f"{arch}-{variant}"
-        self.pid_file = self.dir / "qemu.pid"
+        self.pid_file = self.dir / "vm.pid"  # ours: qemu deletes its own pid file on exit
         self.console = self.dir / "console.log"
         self.info_file = self.dir / "vm.json"
         self._lock_fd: int | None = None
@@ -197,19 +198,26 @@ class Vm:
         return lines[-1] if lines else "empty console log"
 
     def _clear(self) -> None:
-        for name in ("qemu.pid", "agent.sock", "monitor.sock", "vm.json"):
+        for name in ("vm.pid", "qemu.pid", "agent.sock", "monitor.sock", "vm.json"):
             with contextlib.suppress(OSError):
                 (self.dir / name).unlink()
 
-    def check_alive(self) -> None:
+    def check_alive(self, call: str = "") -> None:
         """Raise one clear line if the VM has died (and clear it for the next boot)."""
         st = self.status()
         if st.state == "dead":
             self._clear()
             raise VmError(
-                f"the {self.label} died ({st.detail}); the next command boots a fresh one "
-                f"(console log: {self.console})"
+                f"{call + ': ' if call else ''}the {self.label} died ({st.detail}); the next "
+                f"command boots a fresh one (console log: {self.console})"
             )
+
+    def wait_exit(self, timeout: float) -> None:
+        """Wait up to ``timeout`` for qemu to end (it is ending when it closed its sockets)."""
+        pid = self._pid()
+        deadline = time.monotonic() + timeout
+        while pid is not None and _alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
 
     # -- boot and stop -------------------------------------------------------------------------
 
@@ -247,6 +255,11 @@ class Vm:
         if proc.returncode != 0:
             last = (proc.stderr.strip().splitlines() or ["failed"])[-1]
             raise VmError(f"{self.machine.qemu} did not start: {last}")
+        try:
+            pid = int(Path(self._pid_path()).read_text().strip())
+        except (OSError, ValueError):
+            raise VmError(f"{self.machine.qemu} started but wrote no pid file") from None
+        self.pid_file.write_text(f"{pid}\n")
         try:
             channel, hello = self._first_hello(start)
         except BaseException:
