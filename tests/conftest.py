@@ -1,14 +1,17 @@
-"""Shared fixtures: ``built`` makes sure the C objects under build/ exist (``make -s modules``)."""
+"""Shared fixtures: ``built`` makes sure the C objects under build/ exist (``make -s modules``);
+``kernel24_build`` gives the real 2.4 kernels (insmod_py.kernel24)."""
 
 from __future__ import annotations
 
 import fcntl
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from insmod_py.kernel24 import Kernel24Error, KernelBuild, build_kernel
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 BUILD_DIR = REPO_ROOT / "build"
@@ -38,12 +41,36 @@ def built() -> Iterator[Path]:
 
 
 @pytest.fixture(scope="session")
-def real_kernels(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+def kernel24_build() -> Callable[[str, str], KernelBuild]:
+    """``kernel24_build(arch, variant)``: the real Linux 2.4.37.11 kernel, from the cache.
+
+    Built on first use (``make kernel24`` does the same ahead of time; a cold build of
+    one architecture makes both variants).  A build that cannot be made fails the test
+    with its one-line reason; it is never skipped.
+    """
+    builds: dict[tuple[str, str], KernelBuild] = {}
+
+    def get(arch: str, variant: str) -> KernelBuild:
+        if (arch, variant) not in builds:
+            try:
+                builds[arch, variant] = build_kernel(arch, variant)
+            except Kernel24Error as exc:
+                pytest.fail(f"kernel24 {arch} {variant}: {exc}", pytrace=False)
+        return builds[arch, variant]
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def real_kernels(
+    tmp_path_factory: pytest.TempPathFactory, kernel24_build: Callable[[str, str], KernelBuild]
+) -> Iterator[Any]:
     """The real 2.4 kernels under qemu (tests/realkernel.py): ``real_kernels.get(arch,
-    variant)`` is a QemuBackend with no modules loaded and an empty log."""
+    variant)`` is a QemuBackend with no modules loaded and an empty log; each VM boots
+    once per session."""
     from realkernel import RealKernels
 
-    kernels = RealKernels(tmp_path_factory.mktemp("qemu-state"))
+    kernels = RealKernels(tmp_path_factory.mktemp("qemu-state"), kernel24_build)
     try:
         yield kernels
     finally:

@@ -9,18 +9,22 @@ between tests by unloading every module and clearing the log.  A VM that cannot 
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from pathlib import Path
 
 from insmod_py.backends.qemu import QemuBackend
 from insmod_py.errors import LoadError
-from insmod_py.kernel24 import build_kernel
+from insmod_py.kernel24 import KernelBuild, build_kernel
 
 
 class RealKernels:
     """The session's VMs; :meth:`get` hands out one reset to an empty module list."""
 
-    def __init__(self, state_dir: Path) -> None:
+    def __init__(
+        self, state_dir: Path, build: Callable[[str, str], KernelBuild] | None = None
+    ) -> None:
         self.state_dir = state_dir
+        self._build = build or (lambda arch, variant: build_kernel(arch, variant))
         self._backends: dict[tuple[str, str], QemuBackend] = {}
 
     def get(self, arch: str, variant: str) -> QemuBackend:
@@ -32,7 +36,7 @@ class RealKernels:
                 return be
             except LoadError:
                 be.stop()
-        build_kernel(arch, variant, log=lambda line: None)
+        self._build(arch, variant)
         be = QemuBackend(str(self.state_dir), arch, variant)
         be.reset()  # boots it
         self._backends[key] = be
