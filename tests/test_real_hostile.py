@@ -201,6 +201,19 @@ def sc_dependencies(be: Any, rec: Recorder) -> None:
     rec.state("after overlap")
 
 
+def sc_long_header(be: Any, rec: Recorder) -> None:
+    # size_of_struct may exceed sizeof(struct module) by up to 16 words; the longer header
+    # then overwrites the created name in the module, which check 18 must not compare with
+    sos = ms.sizeof_module(be.word_size) + 8 * be.word_size
+    base = be.create_module("victim", SIZE)
+    m = Mod(be.word_size, base, SIZE, "legacy")
+    img = build_image(m, "victim", header={"size_of_struct": sos})
+    img[ms.sizeof_module(be.word_size) : sos] = b"\xa5" * (8 * be.word_size)
+    rec.call("header longer than struct module", lambda: be.init_module("victim", bytes(img)))
+    rec.state("after")
+    rec.note("modules", _modules(be))
+
+
 def sc_persist(be: Any, rec: Recorder) -> None:
     top = (1 << (8 * be.word_size)) - 16
     base = be.create_module("p", SIZE)
@@ -261,7 +274,7 @@ SCENARIOS = {
     for f in (
         sc_plain_errnos, sc_create_module, sc_init_returns, sc_new_header, sc_name_without_nul,
         sc_module_new_name_off_the_end,
-        sc_dependencies, sc_persist, sc_queries,
+        sc_dependencies, sc_long_header, sc_persist, sc_queries,
     )
 }  # fmt: skip
 SCENARIO_CASES = [

@@ -285,7 +285,9 @@ class Kernel:
     ) -> None:
         """Steps 5-23: copy the user's header, check it, copy the rest, link the deps."""
         created_size = mod.get("size")
-        created_name_ptr = mod.get("name")
+        # 2.4.37.11 keeps a copy (name_tmp): a header longer than struct module may
+        # overwrite the created name in the module before check 18 compares with it
+        created_name = self.space.read_cstr(mod.get("name")) or b""
         saved_next = mod.get("next")
         namelen = len(nm)
         if len(image) < user_size:  # 5: copy_from_user(mod, image, mod_user_size)
@@ -356,7 +358,7 @@ class Kernel:
             raise self._fail(call, errno.EINVAL, printk="mod->kernel_data must be zero.")
 
         if g("size_of_struct"):  # 18 (Zippel: skipped for a struct module_new header)
-            self._check_user_name(call, mod, image, namelen, created_name_ptr)
+            self._check_user_name(call, mod, image, namelen, created_name)
 
         end_copy = g("size")  # 19: copy the rest of the image
         if end_copy < user_size or len(image) < end_copy:
@@ -401,7 +403,7 @@ class Kernel:
         mod.dirty = True
 
     def _check_user_name(
-        self, call: str, mod: LiveModule, image: bytes, namelen: int, created_name_ptr: int
+        self, call: str, mod: LiveModule, image: bytes, namelen: int, current: bytes
     ) -> None:
         """Step 18: the name in the user's image must be the created one."""
         off = (mod.get("name") - mod.base) & self.mask
@@ -415,8 +417,7 @@ class Kernel:
         n_name = image[off:nul]
         if not n_name:
             raise self._fail(call, errno.EINVAL, printk=failure)
-        # strcmp with mod_tmp.name: the created name, where it sits in memory now
-        current = self.space.read_cstr(created_name_ptr) or b""
+        # strcmp with name_tmp, the created name as it was before the header copy
         if len(n_name) != namelen or n_name != current:
             shown = n_name.decode("utf-8", "replace")
             raise self._fail(
