@@ -557,7 +557,14 @@ def _vm_status_line(be: Any) -> str:
     return f"{text}; console log {be.vm.console}"
 
 
-@cli.group()
+class SubGroup(click.Group):
+    """A group of subcommands with our context (the help formatter without shutil)."""
+
+    context_class = Context
+    command_class = Command
+
+
+@cli.group(cls=SubGroup)
 def qemu() -> None:
     """The real 2.4 kernels under qemu: one VM per state directory, arch and kernel.
 

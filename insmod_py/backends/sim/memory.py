@@ -29,6 +29,7 @@ class ArchParams:
     area_end: int
     kernel_module: int  # &kernel_module, the kernel's own struct module
     guard: int  # bytes left unmapped after each module area
+    strict_fit: bool  # a hole must be larger than the area, not just as large
 
     @property
     def mask(self) -> int:
@@ -43,12 +44,15 @@ def arch_params(arch: str) -> ArchParams:
     start, end = lay.module_area
     # &kernel_module: the last slot of the kernel data page (only its address is ever used)
     kernel_module = lay.data_base + services.PAGE - 0x100
-    return ArchParams(arch, lay.word, start, end, kernel_module, MODULE_GUARD[arch])
+    guard, strict = MODULE_PLACEMENT[arch]
+    return ArchParams(arch, lay.word, start, end, kernel_module, guard, strict)
 
 
-# i386's module_map is vmalloc, which leaves a guard page after each area; x86_64's
-# (arch/x86_64/mm/modutil.c) packs areas without one, as the real 2.4.37.11 kernels show.
-MODULE_GUARD = {"i386": 4096, "x86_64": 0}
+# 2.4's module_map, as the real 2.4.37.11 kernels place modules: i386's is vmalloc, which
+# leaves a guard page after each area and takes a hole that fits exactly; x86_64's
+# (arch/x86_64/mm/modutil.c) leaves no guard page but wants `addr + size < next`.
+MODULE_PLACEMENT = {"i386": (4096, False), "x86_64": (0, True)}
+MODULE_GUARD = {arch: guard for arch, (guard, _) in MODULE_PLACEMENT.items()}
 
 
 _SIGNED_KINDS = frozenset({"atomic", "int", "long"})
@@ -168,7 +172,7 @@ def allocate(arch: ArchParams, modules: Iterable[LiveModule], size: int) -> int 
     used = sorted((m.base, m.base + page_round(len(m.memory)) + arch.guard) for m in modules)
     addr = arch.area_start
     for start, end in used:
-        if addr + need <= start:
+        if addr + need + arch.strict_fit <= start:
             break
         addr = max(addr, end)
-    return addr if addr + need <= arch.area_end else None
+    return addr if addr + need + arch.strict_fit <= arch.area_end else None
