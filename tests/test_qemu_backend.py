@@ -33,6 +33,7 @@ from insmod_py.backends.qemu.protocol import (
     Op,
     ProtocolError,
     encode_request,
+    pack_zero_runs,
 )
 from insmod_py.elf import read_object
 from insmod_py.errors import LoadError
@@ -246,7 +247,7 @@ def test_a_request_cut_off_mid_frame_leaves_the_vm_usable(vm: QemuBackend) -> No
     # what a pyinsmod killed while sending an image leaves: a created module and half a
     # frame in the guest, which drops it after a quiet second; the next command resyncs
     base = vm.create_module("cut", 8192)
-    frame = encode_request(1, Op.INIT_MODULE, b"\x01cut\x00" + bytes(8192))
+    frame = encode_request(1, Op.INIT_MODULE, b"\x01cut\x00" + os.urandom(8192))
     vm.vm.unlock()
     vm.close()
     sock = socket.socket(socket.AF_UNIX)
@@ -308,3 +309,27 @@ def test_an_image_that_panics_the_kernel_is_reported_and_the_next_command_boots(
         vm.init_module("boom", bytes(image))
     assert vm.status().state != "running"
     assert vm.modules() == []  # a fresh kernel
+
+
+def unpack_zero_runs(packed: bytes) -> bytes:
+    """agent.c's decoder, for the round trip."""
+    out, i = bytearray(), 0
+    while i < len(packed):
+        (lit,) = struct.unpack_from("<H", packed, i)
+        out += packed[i + 2 : i + 2 + lit]
+        i += 2 + lit
+        (zeros,) = struct.unpack_from("<H", packed, i)
+        out += bytes(zeros)
+        i += 2
+    return bytes(out)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [b"", b"a", bytes(4096), os.urandom(70000), bytes(70000) + b"x" + bytes(9), b"ab" + bytes(7)],
+)
+def test_zero_runs_round_trip(data: bytes) -> None:
+    packed = pack_zero_runs(data)
+    assert unpack_zero_runs(packed) == data
+    if data.count(0) > len(data) // 2:
+        assert len(packed) < len(data) // 100 + 16

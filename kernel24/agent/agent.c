@@ -25,6 +25,7 @@ typedef unsigned long long u64;
 #define REQ_HEADER 16 /* magic, seq, op, len */
 #define MAX_PAYLOAD (4u << 20)
 #define OUT_MAX (4u << 20)
+#define OP_ZERO_RUNS 0x80 /* flag: the payload is zero-run encoded (see unpack_zero_runs) */
 
 enum op {
 	OP_HELLO = 1,
@@ -58,6 +59,7 @@ struct kernel_sym {
 };
 
 static u8 req[REQ_HEADER + MAX_PAYLOAD + 4];
+static u8 unpacked[MAX_PAYLOAD];
 static u8 out[OUT_MAX];
 static u8 resp_head[24];
 static u32 crc_table[256];
@@ -281,6 +283,32 @@ static sword read_request(u32 *seq, u32 *op)
 		return -1;
 	}
 	return len;
+}
+
+/* A payload sent as groups of (u16 literal count, the literal bytes, u16 zero count), to the
+ * end: module images are mostly zeros, and the serial line is the slow part.  Returns the
+ * unpacked length, or -1 for an encoding that does not add up. */
+static sword unpack_zero_runs(const u8 *in, uword n, u8 *o, uword cap)
+{
+	uword i = 0, k = 0, lit, zeros;
+	while (i < n) {
+		if (n - i < 4)
+			return -1;
+		lit = in[i] | in[i + 1] << 8;
+		i += 2;
+		if (lit > n - i - 2 || lit > cap - k)
+			return -1;
+		memcpy(o + k, in + i, lit);
+		i += lit;
+		k += lit;
+		zeros = in[i] | in[i + 1] << 8;
+		i += 2;
+		if (zeros > cap - k)
+			return -1;
+		memset(o + k, 0, zeros);
+		k += zeros;
+	}
+	return (sword)k;
 }
 
 /* -- the operations ----------------------------------------------------------------------- */
@@ -542,6 +570,16 @@ static void serve(sword died_status)
 		c.p = req + REQ_HEADER;
 		c.end = req + REQ_HEADER + len;
 		c.bad = 0;
+		if (op & OP_ZERO_RUNS) {
+			op &= ~OP_ZERO_RUNS;
+			len = unpack_zero_runs(req + REQ_HEADER, (uword)len, unpacked, sizeof unpacked);
+			if (len < 0) {
+				send_frame(seq, OP_AGENT_ERROR, -EPROTO, 0, 0);
+				continue;
+			}
+			c.p = unpacked;
+			c.end = unpacked + len;
+		}
 		ret = do_request(op, &c, &nout);
 		send_frame(seq, ret == -EPROTO && c.bad ? OP_AGENT_ERROR : op, ret, out, nout);
 	}

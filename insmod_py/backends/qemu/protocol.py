@@ -31,6 +31,10 @@ host discards everything up to a response magic and every response whose ``seq``
 the one it waits for, so a new connection starts with ``HELLO`` and retries once after
 the guest's quiet second.
 
+Zero runs: a request's ``op`` with bit 0x80 set carries its payload as groups of ``u16
+literal count, the literal bytes, u16 zero count`` up to its end (module images are
+mostly zeros, and the serial line is the slow part); the answer carries the plain op.
+
 Payload encodings (``str?`` = one flag byte, 0 for a NULL pointer, else 1 and the bytes
 with their NUL; ``u*``/``i*`` fixed-size integers)::
 
@@ -63,6 +67,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import re
 import socket
 import struct
 import time
@@ -70,6 +75,7 @@ import zlib
 from dataclasses import dataclass
 from enum import IntEnum
 
+ZERO_RUNS = 0x80
 REQUEST_MAGIC = b"P24Q"
 RESPONSE_MAGIC = b"P24A"
 CHUNK = 2048
@@ -131,9 +137,37 @@ def encode_str(text: str | bytes | None) -> bytes:
     return b"\1" + raw + b"\0"
 
 
+_ZEROS = re.compile(rb"\0{8,65535}")
+_MAX_LITERAL = 0xFFFF
+
+
+def pack_zero_runs(data: bytes) -> bytes:
+    """The zero-run encoding of ``data`` (runs of 8 or more zero bytes become a count)."""
+    out = bytearray()
+    pos = 0
+
+    def group(literal: bytes, zeros: int) -> None:
+        for start in range(0, len(literal) - _MAX_LITERAL + 1, _MAX_LITERAL):
+            out.extend(struct.pack("<H", _MAX_LITERAL) + literal[start : start + _MAX_LITERAL])
+            out.extend(b"\0\0")
+        rest = literal[len(literal) - len(literal) % _MAX_LITERAL :] if literal else b""
+        out.extend(struct.pack("<H", len(rest)) + rest + struct.pack("<H", zeros))
+
+    for run in _ZEROS.finditer(data):
+        group(data[pos : run.start()], run.end() - run.start())
+        pos = run.end()
+    if pos < len(data):
+        group(data[pos:], 0)
+    return bytes(out)
+
+
 def encode_request(seq: int, op: int, payload: bytes) -> bytes:
     if len(payload) > MAX_PAYLOAD:
         raise ProtocolError(f"request of {len(payload)} bytes is over the agent's 4 MB")
+    if len(payload) > 256:
+        packed = pack_zero_runs(payload)
+        if len(packed) < len(payload) * 3 // 4:
+            op, payload = op | ZERO_RUNS, packed
     head = _REQ_HEAD.pack(REQUEST_MAGIC, seq, op, len(payload))
     crc = zlib.crc32(payload, zlib.crc32(head))
     return head + payload + struct.pack("<I", crc)
