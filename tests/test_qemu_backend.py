@@ -7,6 +7,7 @@ directories, since they stop, kill and freeze VMs.
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 import socket
@@ -36,7 +37,7 @@ from insmod_py.backends.qemu.protocol import (
     pack_zero_runs,
 )
 from insmod_py.elf import read_object
-from insmod_py.errors import LoadError
+from insmod_py.errors import KernelError, LoadError
 from insmod_py.kernel24 import build_kernel
 from insmod_py.loader import load
 
@@ -333,3 +334,26 @@ def test_zero_runs_round_trip(data: bytes) -> None:
     assert unpack_zero_runs(packed) == data
     if data.count(0) > len(data) // 2:
         assert len(packed) < len(data) // 100 + 16
+
+
+def test_a_modules_device_is_reachable_through_the_agents_file_calls(
+    vm: QemuBackend, built: Path
+) -> None:
+    # chardev.o registers a dynamic major; a node for it in the guest's /tmp (a ramfs)
+    # reaches its file_operations: open counts a use, read returns its buffer
+    load(read_object(str(built / ARCH / "examples" / "chardev.o")), vm, name="chardev")
+    major = int(vm.dmesg()[-1].rsplit(" ", 1)[1])
+    vm.mknod("/tmp/pychar", stat.S_IFCHR | 0o600, major << 8)
+    fd = vm.open_file("/tmp/pychar")
+    assert vm.modules()[0].usecount > 0
+    assert vm.read_fd(fd, 64) == b"Hello from pychar\n"
+    assert vm.lseek(fd, 6) == 6
+    assert vm.read_fd(fd, 64) == b"from pychar\n"
+    with pytest.raises(KernelError):  # no ioctl in its file_operations
+        vm.ioctl(fd, 0x5401, bytes(64))
+    vm.close_fd(fd)
+    assert vm.modules()[0].usecount == 0
+    vm.delete_module("chardev")
+    with pytest.raises(KernelError) as gone:
+        vm.open_file("/tmp/pychar")
+    assert gone.value.errno == errno.ENODEV

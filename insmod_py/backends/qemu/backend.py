@@ -292,11 +292,48 @@ class QemuBackend:
             if exc.errno == E.ENOENT:
                 return
             raise
-        fd = self._syscall(Op.OPEN, encode_str(TAINT_FILE) + struct.pack("<II", 1, 0), "open")
+        fd = self.open_file(TAINT_FILE, 1)  # O_WRONLY
         try:
-            self._syscall(Op.WRITE, struct.pack("<I", fd) + f"{value}\n".encode(), "write")
+            self.write_fd(fd, f"{value}\n".encode())
         finally:
-            self._syscall(Op.CLOSE, struct.pack("<I", fd), "close")
+            self.close_fd(fd)
+
+    # -- files in the guest (device nodes for a module's file_operations) ----------------------
+
+    def _data_call(self, op: Op, payload: bytes, call: str) -> Reply:
+        reply = self.request(op, payload, call)
+        if -4096 < reply.ret < 0:
+            raise KernelError(call, -reply.ret)
+        return reply
+
+    def mknod(self, path: str, mode: int, dev: int) -> None:
+        """mknod(2); the guest's root is read-only, /tmp is a ramfs."""
+        self._syscall(Op.MKNOD, encode_str(path) + struct.pack("<II", mode, dev), "mknod")
+
+    def open_file(self, path: str, flags: int = 0, mode: int = 0) -> int:
+        return self._syscall(Op.OPEN, encode_str(path) + struct.pack("<II", flags, mode), "open")
+
+    def read_fd(self, fd: int, count: int) -> bytes:
+        return self._data_call(Op.READ, struct.pack("<II", fd, count), "read").data
+
+    def write_fd(self, fd: int, data: bytes) -> int:
+        return self._syscall(Op.WRITE, struct.pack("<I", fd) + data, "write")
+
+    def ioctl(self, fd: int, cmd: int, arg: int | bytes = 0) -> tuple[int, bytes]:
+        """ioctl(2) with an integer argument, or with a buffer (returned as the call left it)."""
+        if isinstance(arg, int):
+            payload = struct.pack("<IIIQ", fd, cmd, 0, arg & 0xFFFFFFFFFFFFFFFF)
+        else:
+            payload = struct.pack("<III", fd, cmd, 1) + arg
+        reply = self._data_call(Op.IOCTL, payload, "ioctl")
+        return reply.ret, reply.data
+
+    def lseek(self, fd: int, offset: int, whence: int = 0) -> int:
+        payload = struct.pack("<IqI", fd, offset, whence)
+        return self._syscall(Op.LSEEK, payload, "lseek")
+
+    def close_fd(self, fd: int) -> None:
+        self._syscall(Op.CLOSE, struct.pack("<I", fd), "close")
 
     def dmesg(self) -> list[str]:
         """The kernel log (syslog(2) READ_ALL), oldest first, each line with its <N> level."""
