@@ -428,7 +428,10 @@ static long long do_request(u32 op, struct cursor *c, uword *nout)
 		r = sc(NR_query_module, (sword)name, which, (sword)(out + 8), (sword)bufsize,
 		       (sword)&count);
 		put64(out, count);
+		/* the buffer was zeroed: its zero tail need not cross the line (the host pads) */
 		*nout = 8 + bufsize;
+		while (*nout > 8 && out[*nout - 1] == 0)
+			(*nout)--;
 		return r;
 	}
 	case OP_GET_KERNEL_SYMS: {

@@ -14,11 +14,12 @@ import struct
 from pathlib import Path
 
 from ...errors import KernelError, LoadError
+from ...fsutil import atomic_write
 from ...ksyms import KernelSymbol, SymbolTable
 from ...modstruct import KERNEL_SYM_NAME_LEN, QM_DEPS, QM_INFO, QM_MODULES, QM_REFS, QM_SYMBOLS
 from ..base import ImageInfo, ModuleInfo
 from .protocol import Channel, GuestDied, Op, ProtocolError, Reply, encode_str
-from .vm import Vm, VmError, VmStatus
+from .vm import KERNEL_SYMBOLS_CACHE, Vm, VmError, VmStatus
 
 CALL_TIMEOUT = 60.0  # per request, beyond what the line itself needs (a long init)
 EXIT_GRACE = 5.0  # from qemu closing the agent socket to its process being gone
@@ -156,9 +157,21 @@ class QemuBackend:
                 raise
             for sym in syms:
                 table.add(sym)
-        for sym in self._query_symbols(None):
+        for sym in self._kernel_own_symbols():
             table.add(sym)
         return table
+
+    def _kernel_own_symbols(self) -> list[KernelSymbol]:
+        """QM_SYMBOLS of the kernel itself, kept in the VM's directory after the first query:
+        a booted kernel's own table never changes, and it is most of what a load reads."""
+        cache = self.vm.dir / KERNEL_SYMBOLS_CACHE
+        try:
+            raw = cache.read_bytes()
+            count, data = int.from_bytes(raw[:8], "little"), raw[8:]
+        except OSError:
+            data, count = self._query(None, QM_SYMBOLS)
+            atomic_write(str(cache), count.to_bytes(8, "little") + data, 0o600)
+        return self._parse_symbols(data, count, None)
 
     def create_module(self, name: str, size: int) -> int:
         payload = struct.pack("<Q", size & 0xFFFFFFFFFFFFFFFF) + encode_str(name)
@@ -204,7 +217,7 @@ class QemuBackend:
             raise QueryBufferTooSmall(count, which)
         if -4096 < reply.ret < 0:
             raise KernelError("query_module", -reply.ret)
-        return reply.data[8:], count
+        return reply.data[8:].ljust(bufsize, b"\0"), count
 
     def _query(self, name: str | None, which: int) -> tuple[bytes, int]:
         from ..sim import QueryBufferTooSmall
@@ -230,6 +243,9 @@ class QemuBackend:
     def _query_symbols(self, name: str | None) -> list[KernelSymbol]:
         """QM_SYMBOLS: ``nsyms`` (value, name offset) word pairs, then the strings."""
         data, nsyms = self._query(name, QM_SYMBOLS)
+        return self._parse_symbols(data, nsyms, name)
+
+    def _parse_symbols(self, data: bytes, nsyms: int, name: str | None) -> list[KernelSymbol]:
         pair = struct.Struct("<QQ" if self.word_size == 8 else "<II")
         symbols = []
         for value, offset in pair.iter_unpack(data[: nsyms * pair.size]):

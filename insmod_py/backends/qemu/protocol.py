@@ -45,6 +45,7 @@ with their NUL; ``u*``/``i*`` fixed-size integers)::
     3  INIT_MODULE       str? name, image bytes (to the end)   -
     4  DELETE_MODULE     str? name                             -
     5  QUERY_MODULE      str? name, u32 which, u64 bufsize     u64 *ret, buffer[bufsize]
+                                                               without its zero tail
     6  GET_KERNEL_SYMS   u32 with_table (0: NULL)              the table (ret entries)
     7  READ_FILE         str? path                             the whole file (ret bytes)
     8  SYSLOG            u32 type, u32 len                     buffer[ret] (types 2, 3, 4)

@@ -7,6 +7,7 @@ The VM lives in ``STATE/qemu/ARCH-VARIANT/`` (the state directory is private, 07
 * ``agent.sock``: the guest's second serial port, where the agent answers (protocol.py);
 * ``monitor.sock``: qemu's human monitor, used to stop it;
 * ``console.log``: the guest's console (the first serial port): boot messages, printk, oopses;
+* ``kernel-symbols``: the booted kernel's own exported symbols (they never change);
 * ``lock``: an exclusive flock held by whichever pyinsmod talks to the VM, so requests of
   different processes never interleave on the serial line.
 
@@ -39,6 +40,7 @@ BOOT_TIMEOUT = 120.0  # a loaded 2-core machine boots x86_64 2.4 in a few second
 LOCK_TIMEOUT = 120.0
 HELLO_RETRY = 1.5  # longer than the agent's one quiet second that drops a partial frame
 AGENT_READY = b"pyinsmod-agent: serving"
+KERNEL_SYMBOLS_CACHE = "kernel-symbols"  # the booted kernel's own QM_SYMBOLS answer
 MEMORY_MB = 64  # create_module's first base (0xc4800000 on i386) depends on it
 
 
@@ -198,7 +200,8 @@ class Vm:
         return lines[-1] if lines else "empty console log"
 
     def _clear(self) -> None:
-        for name in ("vm.pid", "qemu.pid", "agent.sock", "monitor.sock", "vm.json"):
+        for name in ("vm.pid", "qemu.pid", "agent.sock", "monitor.sock", "vm.json",
+                     KERNEL_SYMBOLS_CACHE):  # fmt: skip
             with contextlib.suppress(OSError):
                 (self.dir / name).unlink()
 
