@@ -136,7 +136,7 @@ def write_exports(
         flat: list[int] = [0] * (2 * len(names))
         flat[0::2] = values
         flat[1::2] = islice(starts, len(names))
-        table = struct.pack(f"<{len(flat)}{'I' if word == 4 else 'Q'}", *flat)
+        table = struct.pack(f"<{len(flat)}{modstruct.WORD_FORMAT[word]}", *flat)
     else:
         entries = [{"value": v, "name": n} for v, n in zip(values, starts, strict=False)]
         table = modstruct.build_array(word, "module_symbol", entries)

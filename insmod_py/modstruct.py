@@ -35,6 +35,7 @@ QM_INFO = 5
 KERNEL_SYM_NAME_LEN = 60  # struct kernel_sym { unsigned long value; char name[60]; }
 
 WORD_SIZES = (4, 8)
+WORD_FORMAT = {4: "I", 8: "Q"}  # the struct/array code of an unsigned long
 
 # -- field tables -------------------------------------------------------------------------
 # Kinds: ulong/long/ptr are one word; uint/int are 4 bytes; "atomic" is 2.4's

@@ -33,6 +33,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from insmod_py.arch import by_name
 from insmod_py.errors import LoadError
 from insmod_py.ksyms import KernelSymbol, SymbolTable
 
@@ -284,9 +285,8 @@ def addresses(arch: str, small: bool) -> tuple[int, int]:
     """(module base, start of kernel symbols) where this kind of object can link."""
     if small:  # -mcmodel=small: everything below 2 GiB, as in a user-space test
         return 0x12340000, 0x01000000
-    if arch == "x86_64":
-        return 0xFFFFFFFFA0000000, 0xFFFFFFFF81000000
-    return 0xC8800000, 0xC0100000
+    kernel = by_name(arch).sim_kernel
+    return kernel.module_area[0], kernel.stub_base
 
 
 class AnySymbols(SymbolTable):

@@ -4,7 +4,6 @@ Kept as a re-export so the tests importing ``ldoracle`` keep working.
 """
 
 from insmod_py.oracle import (
-    LD_EMULATION,
     LD_FLAGS,
     OracleError,
     OracleResult,
@@ -14,7 +13,6 @@ from insmod_py.oracle import (
 )
 
 __all__ = [
-    "LD_EMULATION",
     "LD_FLAGS",
     "OracleError",
     "OracleResult",

@@ -12,6 +12,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+import objects
 import pytest
 from clirun import Pyinsmod
 
@@ -88,7 +89,7 @@ def test_syscall_backend_refuses_the_flag_clearly(kernel: Pyinsmod) -> None:
 
 
 def test_dry_run_and_probe_accept_the_flag(kernel: Pyinsmod) -> None:
-    base = "0xc8800000" if kernel.arch == "i386" else "0xffffffffa0000000"  # PC32 reach
+    base = hex(objects.MODULE_BASES[kernel.arch])  # within PC32 reach of the kernel
     kernel.run("-n", "--base", base, "--defer-missing", kernel.obj("lazy.o"))
     kernel.run("-p", "--base", base, "--defer-missing", kernel.obj("lazy.o"))
     assert kernel.modules() == []

@@ -12,6 +12,7 @@ from __future__ import annotations
 import itertools
 from pathlib import Path
 
+import objects
 import pytest
 from ldoracle import compare_with_ld
 
@@ -24,7 +25,7 @@ from insmod_py.resolve import SPECIALS
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = sorted(p.stem for p in (REPO / "examples").glob("*.c"))
-BASES = {"i386": 0xC8800000, "x86_64": 0xFFFFFFFFA0000000}
+BASES = objects.MODULE_BASES
 KERNEL_AREA = {"i386": 0xC0100000, "x86_64": 0xFFFFFFFF81000000}
 # Build variants (mk/modules.mk): -fno-common, -fcommon, with .eh_frame, prelinked.
 VARIANTS = (

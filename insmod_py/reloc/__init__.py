@@ -253,12 +253,9 @@ def apply_raw(
 
 def for_machine(machine: int) -> MachineRelocs:
     """The relocation table of an ELF ``e_machine`` (already validated by the reader)."""
-    from ..elf import constants as C
+    from ..arch import by_e_machine
 
-    if machine == C.EM_386:
-        from .i386 import RELOCS
-    elif machine == C.EM_X86_64:
-        from .x86_64 import RELOCS
-    else:
+    arch = by_e_machine(machine)
+    if arch is None:
         raise RelocError(f"no relocation support for machine {machine}")
-    return RELOCS
+    return arch.relocs

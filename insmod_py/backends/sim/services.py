@@ -1,6 +1,6 @@
 """The simulated 2.4 kernel's services: what a module gets when it calls printk, kmalloc...
 
-Holds the address map of the simulated kernel (:data:`LAYOUTS`), the table of
+Holds the table of
 provided symbols (:func:`kernel_exports`), the state that persists between
 syscalls (:class:`KernelRuntime`) and the Python implementation of each
 service. It never imports unicorn: the emulator (``machine.py``) hands each
@@ -20,9 +20,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from ...arch import NAMES, PAGE, SimKernelMap, by_name
 from .printf import ArgSource, vsprintf
 
-PAGE = 0x1000
 SLOT = 16  # bytes per kernel function stub
 RUNTIME_VERSION = 1
 
@@ -36,89 +36,27 @@ class Oops(Exception):
     """The module crashed the simulated kernel; ``str()`` is one report line."""
 
 
-@dataclass(frozen=True)
-class Layout:
-    """Where the simulated kernel keeps things, per architecture."""
-
-    arch: str
-    word: int  # bytes per long / pointer
-    stub_base: int  # one page of kernel function stubs (a ``ret`` each), hooked
-    native_base: int  # next page, not hooked: the sentinel ``hlt`` + real-code thunks
-    data_base: int  # one rw page of kernel data symbols (jiffies, x86_64 PDA)
-    stack_base: int  # 8 KiB aligned: fake task_struct at the base, stack top at +8 KiB
-    kmalloc_base: int
-    kmalloc_size: int
-    vmalloc_base: int
-    vmalloc_size: int
-    module_area: tuple[int, int]  # where create_module should place modules [start, end)
-
-    @property
-    def sentinel(self) -> int:
-        return self.native_base
-
-    @property
-    def stack_size(self) -> int:
-        return 2 * PAGE
-
-    def hex(self, addr: int) -> str:
-        return f"{addr & ((1 << (8 * self.word)) - 1):0{2 * self.word}x}"
-
-
-LAYOUTS: dict[str, Layout] = {
-    "i386": Layout(
-        arch="i386",
-        word=4,
-        stub_base=0xC0100000,
-        native_base=0xC0101000,
-        data_base=0xC0200000,
-        stack_base=0xC0300000,
-        kmalloc_base=0xC1000000,
-        kmalloc_size=4 << 20,
-        vmalloc_base=0xD0000000,
-        vmalloc_size=16 << 20,
-        module_area=(0xC8800000, 0xD0000000),
-    ),
-    "x86_64": Layout(
-        arch="x86_64",
-        word=8,
-        stub_base=0xFFFFFFFF81000000,
-        native_base=0xFFFFFFFF81001000,
-        data_base=0xFFFFFFFF81200000,
-        stack_base=0xFFFF888000300000,
-        kmalloc_base=0xFFFF888001000000,
-        kmalloc_size=4 << 20,
-        vmalloc_base=0xFFFFC90000000000,
-        vmalloc_size=16 << 20,
-        module_area=(0xFFFFFFFFA0000000, 0xFFFFFFFFFF000000),
-    ),
-}
-
 # Kernel data symbols: name -> offset in the data page.
 DATA_SYMBOLS = {"jiffies": 0x0}
 PDA_OFFSET = 0x100  # x86_64 2.4: %gs points at the PDA, whose first word is `current`
 
-# Real code on the native page (offset -> bytes): retpoline thunks jump through the register.
-_REGS32 = ("eax", "ecx", "edx", "ebx", "esp", "ebp", "esi", "edi")
-_REGS64 = ("rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi")
-
 
 def _thunks(arch: str) -> dict[str, tuple[int, bytes]]:
-    """``__x86_indirect_thunk_<reg>`` -> (offset in native page, ``jmp *%reg``)."""
+    """``__x86_indirect_thunk_<reg>`` -> (offset in native page, ``jmp *%reg``).
+
+    Registers come in ModRM order, so register ``i`` is ``ff e0+i``, with a REX.B
+    prefix (``41``) from r8 on.
+    """
     out = {}
-    for i, r in enumerate(_REGS32 if arch == "i386" else _REGS64):
-        out[f"__x86_indirect_thunk_{r}"] = (SLOT * (i + 1), bytes([0xFF, 0xE0 + i]))
-    if arch == "x86_64":
-        for i in range(8, 16):
-            code = bytes([0x41, 0xFF, 0xE0 + i - 8])
-            out[f"__x86_indirect_thunk_r{i}"] = (SLOT * (i + 1), code)
+    for i, reg in enumerate(by_name(arch).emulator.thunk_registers):
+        code = bytes([0xFF, 0xE0 + i]) if i < 8 else bytes([0x41, 0xFF, 0xE0 + i - 8])
+        out[f"__x86_indirect_thunk_{reg}"] = (SLOT * (i + 1), code)
     return out
 
 
-def layout(arch: str) -> Layout:
-    try:
-        return LAYOUTS[arch]
-    except KeyError:
-        raise ValueError(f"unsupported architecture {arch!r}") from None
+def kernel_map(arch: str) -> SimKernelMap:
+    """The simulated kernel's address map of ``arch`` (ValueError for an unknown one)."""
+    return by_name(arch).sim_kernel
 
 
 # ---------------------------------------------------------------- runtime state
@@ -164,7 +102,7 @@ class KernelRuntime:
             if not isinstance(obj, dict) or obj.get("v") != RUNTIME_VERSION:
                 raise ValueError("unsupported kernel runtime version")
             rt = cls(arch=_typed(obj["arch"], str))
-            if rt.arch and rt.arch not in LAYOUTS:
+            if rt.arch and rt.arch not in NAMES:
                 raise ValueError(f"unknown arch {rt.arch!r}")
             for name in ("kmalloc", "vmalloc"):
                 heap = {}
@@ -197,7 +135,7 @@ class KernelRuntime:
             if self.kmalloc or self.vmalloc:
                 raise ValueError("heap without an architecture")
             return
-        lay = LAYOUTS[self.arch]
+        lay = kernel_map(self.arch)
         for heap, base, size in (
             (self.kmalloc, lay.kmalloc_base, lay.kmalloc_size),
             (self.vmalloc, lay.vmalloc_base, lay.vmalloc_size),
@@ -227,7 +165,7 @@ def _builtin_chrdevs() -> dict[int, dict]:
 class Call(Protocol):
     """What a service sees of the machine during one call (implemented in machine.py)."""
 
-    layout: Layout
+    kernel_map: SimKernelMap
     runtime: KernelRuntime
     caller: int  # the return address
     kmalloc: Heap
@@ -361,7 +299,7 @@ def _kfree(c: Call) -> int:
     addr = c.arg(0)
     if addr and not c.kmalloc.free(addr):
         raise Oops(
-            f"Oops: kfree of a pointer not from kmalloc (or freed twice) {c.layout.hex(addr)}, "
+            f"Oops: kfree of a pointer not from kmalloc (or freed twice) {c.kernel_map.hex(addr)}, "
             f"called from {c.where(c.caller)}"
         )
     return 0
@@ -378,7 +316,7 @@ def _vmalloc(c: Call) -> int:
 def _vfree(c: Call) -> int:
     addr = c.arg(0)
     if addr and not c.vmalloc.free(addr):
-        hexaddr = c.layout.hex(addr)
+        hexaddr = c.kernel_map.hex(addr)
         log_text(c.runtime, f"<3>Trying to vfree() nonexistent vm area ({hexaddr})\n".encode())
     return 0
 
@@ -407,7 +345,7 @@ def _string(c: Call, addr: int, limit: int = 1 << 20) -> bytes:
     s = c.cstring(addr, limit)
     if s is None:
         c.read(addr, 1)  # raises the oops naming the address
-        raise Oops(f"Oops: unterminated string at {c.layout.hex(addr)}")
+        raise Oops(f"Oops: unterminated string at {c.kernel_map.hex(addr)}")
     return s
 
 
@@ -487,7 +425,7 @@ def _strtoul(c: Call, signed: bool) -> int:
             break
         val, i = val * base + d, i + 1
     if endp:
-        c.write(endp, (addr + i).to_bytes(c.layout.word, "little"))
+        c.write(endp, (addr + i).to_bytes(c.kernel_map.word, "little"))
     return -val if neg else val
 
 
@@ -532,7 +470,7 @@ def _nop(c: Call) -> int:
 
 def _schedule_timeout(c: Call) -> int:
     t = c.arg(0)
-    if t < 1 << (8 * c.layout.word - 1):  # MAX_SCHEDULE_TIMEOUT is LONG_MAX
+    if t < 1 << (8 * c.kernel_map.word - 1):  # MAX_SCHEDULE_TIMEOUT is LONG_MAX
         c.runtime.jiffies += t
     return 0
 
@@ -572,7 +510,7 @@ FUNCTIONS: tuple[tuple[str, Callable[[Call], int]], ...] = (
 )
 
 
-def service_at(lay: Layout, addr: int) -> tuple[str, Callable[[Call], int]] | None:
+def service_at(lay: SimKernelMap, addr: int) -> tuple[str, Callable[[Call], int]] | None:
     """The service whose stub is at ``addr`` (exactly a slot start), or None."""
     off = addr - lay.stub_base
     if off % SLOT or not 0 <= off // SLOT < len(FUNCTIONS):
@@ -589,7 +527,7 @@ def native_code(arch: str) -> dict[int, bytes]:
 
 def kernel_exports(arch: str) -> dict[str, int]:
     """Every kernel symbol the simulated kernel provides -> its stub or data address."""
-    lay = layout(arch)
+    lay = kernel_map(arch)
     out = {name: lay.stub_base + SLOT * i for i, (name, _) in enumerate(FUNCTIONS)}
     out.update({name: lay.native_base + off for name, (off, _) in _thunks(arch).items()})
     out.update({name: lay.data_base + off for name, off in DATA_SYMBOLS.items()})
