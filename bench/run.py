@@ -1,9 +1,9 @@
-"""``make bench``: our loader side by side with GNU ld, C and Python peers (issue 9).
+"""``make bench``: our loader side by side with GNU ld, C and Python peers.
 
 Peers, all on the same inputs, linked at the same base against the same symbols:
 
   (a) our pipeline in-process: read -> symbols -> layout -> resolve -> relocate -> image
-  (p) the same with the C accelerator switched off (insmod_py.reloc.NATIVE = None):
+  (p) the same with the C accelerator left out (relocation strategy BULK):
       the pure-Python paths alone, reported beside (a), not a target
   (b) the whole ``pyinsmod load --dry-run`` process
   (c) GNU ld with the oracle script (whole process), the reference for every ratio
@@ -48,6 +48,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(HERE))
 
 from insmod_py.arch import MACHINES, by_e_machine, by_name  # noqa: E402
+from insmod_py.reloc import Strategy  # noqa: E402
 
 BASES = {m.name: m.sim_kernel.module_area[0] for m in MACHINES}
 KERNEL_AREA = {m.name: m.sim_kernel.stub_base for m in MACHINES}
@@ -166,7 +167,7 @@ def run_process(cmd: list[str], **kw: object) -> Callable[[], None]:
     return go
 
 
-def pipeline(inp: Input) -> object:
+def pipeline(inp: Input, relocation: Strategy = Strategy.AUTO) -> object:
     """(a): everything `pyinsmod load --dry-run` does, minus process start-up and output."""
     from insmod_py.elf import read_object
     from insmod_py.ksyms import load_symbols
@@ -175,18 +176,13 @@ def pipeline(inp: Input) -> object:
     obj = read_object(str(inp.path))
     table = load_symbols(inp.ksyms)
     base = inp.base
-    return link(obj, table, lambda size: base, name=module_name_from_path(str(inp.path)))
+    name = module_name_from_path(str(inp.path))
+    return link(obj, table, lambda size: base, name=name, relocation=relocation)
 
 
 def pipeline_pure(inp: Input) -> object:
     """(p): (a) with the C accelerator off: what pure Python does."""
-    import insmod_py.reloc as reloc
-
-    native, reloc.NATIVE = reloc.NATIVE, None
-    try:
-        return pipeline(inp)
-    finally:
-        reloc.NATIVE = native
+    return pipeline(inp, Strategy.BULK)
 
 
 def ld_command(inp: Input) -> list[str]:

@@ -24,7 +24,7 @@ from .elf import constants as C
 from .errors import KernelError, LoadError, UsageError
 from .ksyms import SymbolTable
 from .layout import MODULE_INITDATA, Layout, lay_out, loaded_sections
-from .reloc import apply_raw, apply_table, for_machine, native_values
+from .reloc import PathCounts, Relocator, Strategy, for_machine
 from .resolve import bind, symbol_values
 
 if TYPE_CHECKING:  # imported where used: a plain load needs none of them at run time
@@ -129,6 +129,8 @@ def link(
     params: Sequence[Assignment] = (),
     export_all: bool = False,
     defer: Callable[[list[str]], Mapping[str, int]] | None = None,
+    relocation: Strategy = Strategy.AUTO,
+    path_counts: PathCounts | None = None,
 ) -> LinkedModule:
     """Link ``obj`` into an image; ``allocate(size)`` is called once and returns the base.
 
@@ -138,6 +140,8 @@ def link(
     every global (modutils' default, ``insmod -X``).  ``defer``: missing symbols
     are not an error; ``defer(names)`` gives their trap addresses, and the
     sites using them come back in ``LinkedModule.deferred`` for the kernel.
+    ``relocation`` picks the relocation implementations (:class:`reloc.Strategy`);
+    ``path_counts``, when given, counts the sections each one applied.
     """
     kind = choose_header(obj, header)
     relocs = for_machine(obj.machine)
@@ -167,22 +171,24 @@ def link(
     image[layout.name_offset : layout.name_offset + len(name_bytes)] = name_bytes
     image[layout.args_offset : layout.args_offset + len(args_bytes)] = args_bytes
 
-    names = obj.symbol_names  # called only to word an error message
+    relocator = Relocator(
+        image, values, obj.symbol_names, base, relocs, obj.path, relocation,
+        path_counts if path_counts is not None else PathCounts(),
+    )  # fmt: skip
     sites: list[DeferredSite] = []
     if binding.deferred:
         from .deferred import DeferredRelocs
         from .deferred import collect as collect_deferred
-    native = None if binding.deferred else native_values(values)
     elf64 = obj.elfclass == C.ELFCLASS64
     data = memoryview(obj.data)
     for sec in obj.relocation_sections():
         target = obj.relocation_target(sec)
         target_offset = layout.section_offset.get(target.index)
-        if target_offset is not None and not target.nobits:
+        loaded = target_offset is not None and not target.nobits
+        if loaded and not binding.deferred:
             raw = data[sec.offset : sec.offset + sec.size]
             rela = sec.type == C.SHT_RELA
-            args = (image, raw, native, target_offset, target.size, base, relocs)
-            if apply_raw(*args, elf64=elf64, rela=rela):
+            if relocator.apply_raw(raw, target_offset, target.size, elf64=elf64, rela=rela):
                 continue  # applied in C; otherwise the Python path below words the error
         table_ = obj.relocations(sec)  # also checks the tables of sections not loaded
         if target_offset is None:
@@ -193,7 +199,11 @@ def link(
             )
         if binding.deferred:  # read the sites' original bytes before they are patched
             sites += collect_deferred(table_, image, target_offset, binding.deferred, obj.machine)
-        apply_table(image, table_, values, names, target_offset, base, relocs, obj.path)
+            raw = data[sec.offset : sec.offset + sec.size]
+            rela = sec.type == C.SHT_RELA
+            if relocator.apply_raw(raw, target_offset, target.size, elf64=elf64, rela=rela):
+                continue
+        relocator.apply(table_, target_offset)
 
     _write_params(image, obj, layout, base, values, params)
     export_values = list(map(values.__getitem__, export_indexes))

@@ -16,11 +16,11 @@ import objects
 import pytest
 from clirun import Pyinsmod
 
-import insmod_py.deferred as deferred_mod
 from insmod_py.backends.sim import SimBackend
 from insmod_py.elf import read_object
 from insmod_py.errors import UsageError
 from insmod_py.loader import load
+from insmod_py.reloc import Relocator
 
 
 @pytest.fixture(params=["i386", "x86_64"])
@@ -118,17 +118,18 @@ def test_records_go_with_their_module(built: Path, tmp_path: Path) -> None:
     assert be.unresolved() == {}
 
 
-def test_deferred_sites_go_through_the_loaders_apply_table(
+def test_deferred_sites_go_through_the_loaders_relocator(
     built: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls = []
-    real = deferred_mod.apply_table
+    real = Relocator.apply
 
-    def spy(image, table, *args, **kwargs):
-        calls.append(list(table.types))
-        return real(image, table, *args, **kwargs)
+    def spy(self, table, *args, **kwargs):
+        if table.section.name == "(deferred relocations)":  # not the loader's own tables
+            calls.append(list(table.types))
+        return real(self, table, *args, **kwargs)
 
-    monkeypatch.setattr(deferred_mod, "apply_table", spy)
+    monkeypatch.setattr(Relocator, "apply", spy)
     examples = built / "i386" / "examples"
     be = SimBackend(state_dir=str(tmp_path), arch="i386")
     load(read_object(str(examples / "lazy.o")), be, name="lazy", defer_missing=True)
