@@ -343,7 +343,7 @@ def measure_help(runs: int) -> dict[str, object]:
 
 
 def measure_emulator(runs: int) -> dict[str, object]:
-    """The simulated kernel's cost (issue 6): load+init+rmmod of hello, and the guest
+    """The simulated kernel's cost: load+init+rmmod of hello, and the guest
     instruction rate of an init that never returns (the ``loop`` example runs until
     the machine's instruction budget stops it)."""
     import contextlib

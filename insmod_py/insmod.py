@@ -105,8 +105,8 @@ def symbol_file_release(path: str) -> str | None:
 def _search_release(text: str) -> re.Match[str] | None:
     """``_RELEASE_HINT.search(text)``, tried only where a line starts with "#".
 
-    The regex engine tries every position; in a 3 MB System.map (which has no
-    comment at all) that took 10 ms, finding the "#"s takes a fraction of one.
+    The regex engine tries every position; a System.map has megabytes and no
+    comment at all, and ``str.find`` skips to the "#"s at C speed.
     """
     pos = text.find("#")
     while pos >= 0:

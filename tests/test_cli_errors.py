@@ -16,9 +16,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import objects
 import pytest
 from click.testing import CliRunner
+from support import objects
 
 from insmod_py.cli import cli
 from insmod_py.elf import constants as C

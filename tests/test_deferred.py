@@ -1,4 +1,4 @@
-"""--defer-missing: a module loads before the one exporting what it needs (seed 001).
+"""--defer-missing: a module loads before the one exporting what it needs.
 
 The sim kernel keeps the relocation records of the missing symbols in SQLite,
 the sites point at unresolved-symbol traps (a call or read there is an oops
@@ -12,9 +12,9 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-import objects
 import pytest
-from clirun import Pyinsmod
+from support import objects
+from support.clirun import Pyinsmod
 
 from insmod_py.backends.sim import SimBackend
 from insmod_py.elf import read_object

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import objects
 import pytest
 from elftools.elf.elffile import ELFFile
+from support import objects
 
 from insmod_py.arch import I386, X86_64
 from insmod_py.elf import ElfObject, read_object

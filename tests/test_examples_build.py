@@ -80,7 +80,7 @@ def test_make_and_python_use_the_same_gcc_flags(built: Path) -> None:
     assert seen == expected
 
 
-# legacy_abi.md 1.1: offsets of struct module (i386, x86_64) and the sizes around it.
+# 2.4's include/linux/module.h: offsets of struct module (i386, x86_64) and the sizes around it.
 MODULE_OFFSETS = {
     "size_of_struct": (0, 0),
     "next": (4, 8),

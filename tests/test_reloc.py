@@ -6,8 +6,8 @@ from __future__ import annotations
 import struct
 from pathlib import Path
 
-import objects
 import pytest
+from support import objects
 
 from insmod_py.elf import ElfObject, read_object
 from insmod_py.errors import LoadError, RelocError

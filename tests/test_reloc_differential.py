@@ -16,9 +16,9 @@ import random
 import struct
 from array import array
 
-import objects
 import pytest
-from native import require_native
+from support import objects
+from support.native import require_native
 
 import insmod_py.reloc as reloc
 from insmod_py.elf.reader import RelocTable, Section

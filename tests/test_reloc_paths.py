@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import objects
 import pytest
-from native import require_native
+from support import objects
+from support.native import require_native
 
 from insmod_py.elf import ElfObject, read_object
 from insmod_py.elf import constants as C

@@ -13,8 +13,8 @@ import subprocess
 import time
 from pathlib import Path
 
-import objects
 import pytest
+from support import objects
 
 from insmod_py.arch import by_name
 from insmod_py.backends.base import Region
