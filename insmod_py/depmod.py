@@ -127,7 +127,8 @@ class _Scan:
 
 
 def _scan(obj: ElfObject, name: str) -> _Scan:
-    layout = lay_out(obj, name.encode(), b"", header=module_header.header_piece(obj.word_size))
+    piece = module_header.struct_module_piece(obj.word_size)
+    layout = lay_out(obj, name.encode(), b"", struct_module=piece)
     defined: dict[str, int] = {}
     marked: list[str] = []
     undefined: list[str] = []

@@ -107,7 +107,7 @@ class Field:
 
 
 @dataclass(frozen=True)
-class Layout:
+class StructLayout:
     """A C struct laid out for one word size."""
 
     name: str
@@ -123,7 +123,7 @@ class Layout:
 
 
 @cache
-def layout(word_size: int, struct: str = "module") -> Layout:
+def layout(word_size: int, struct: str = "module") -> StructLayout:
     """Offsets of ``struct`` with natural alignment (what gcc does for i386 and x86_64)."""
     _check_word(word_size)
     offset = 0
@@ -136,7 +136,7 @@ def layout(word_size: int, struct: str = "module") -> Layout:
         offset += size
         max_align = max(max_align, align)
     total = -(-offset // max_align) * max_align
-    return Layout(struct, word_size, tuple(fields), total)
+    return StructLayout(struct, word_size, tuple(fields), total)
 
 
 def offsetof(word_size: int, field: str, struct: str = "module") -> int:
