@@ -433,7 +433,10 @@ def _taint_text(flags: int) -> str:
     """2.4's print_tainted(): "Not tainted", or "Tainted: " and one letter per flag."""
     if not flags:
         return "Not tainted"
-    return "Tainted: " + ("P" if flags & 1 else "G") + ("F" if flags & 2 else " ")
+    from .modstruct import TAINT_FORCED, TAINT_PROPRIETARY
+
+    proprietary = "P" if flags & TAINT_PROPRIETARY else "G"
+    return "Tainted: " + proprietary + ("F" if flags & TAINT_FORCED else " ")
 
 
 @cli.command()

@@ -34,6 +34,9 @@ QM_INFO = 5
 
 KERNEL_SYM_NAME_LEN = 60  # struct kernel_sym { unsigned long value; char name[60]; }
 
+# /proc/sys/kernel/tainted bits (2.4.10+), as lsmod shows them.
+TAINT_PROPRIETARY = 1  # "P": a module without a GPL-compatible license (or none)
+TAINT_FORCED = 2  # "F": loaded with insmod -f over a version mismatch
 WORD_SIZES = (4, 8)
 WORD_FORMAT = {4: "I", 8: "Q"}  # the struct/array code of an unsigned long
 

@@ -32,8 +32,6 @@ KERN_ALERT = "<1>"
 KERN_WARNING = "<4>"
 KERN_INFO = "<6>"
 UTS_RELEASE = "2.4.20"  # as kernel_stub/include/linux/version.h, which the examples use
-TAINT_PROPRIETARY = 1  # 2.4.10+ TAINTED_PROPRIETARY_MODULE, shown as "P"
-TAINT_FORCED = 2  # TAINTED_FORCED_MODULE (insmod -f), shown as "F"
 CHAIN_LIMIT = 1 << 16  # longest refs chain we follow: a corrupt list must not hang us
 
 VARIANTS = ("patched", "unpatched")
