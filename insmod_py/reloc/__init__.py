@@ -174,8 +174,8 @@ class Relocator:
         if self.strategy is Strategy.BULK or (self.strategy is Strategy.AUTO and big):
             from .bulk import apply_table_bulk  # loaded only when a table takes this path
 
-            args = (self.image, table, self.values, target_offset, self.base, self.machine)
-            if apply_table_bulk(*args):
+            inputs = (self.image, table, self.values, target_offset, self.base, self.machine)
+            if apply_table_bulk(*inputs):
                 self.counts.bulk_applied += 1
                 return
             self.counts.bulk_declined += 1
@@ -203,33 +203,27 @@ def apply_table_simple(
     rela = table.is_rela
     bits = machine.address_bits
     address_mask = (1 << bits) - 1
+    type_name = machine.type_name
     for i, rtype in enumerate(table.types):
         recipe = recipes.get(rtype)
         offset = table.offsets[i]
         if recipe is None:
-            raise RelocError(
-                f"unsupported relocation {machine.type_name(rtype)} in {table.section.name} "
-                f"at offset {offset:#x}",
-                file=path,
-            )
+            at = f"in {table.section.name} at offset {offset:#x}"
+            raise RelocError(f"unsupported relocation {type_name(rtype)} {at}", file=path)
         size = recipe.size
         if size == 0:
             continue
         if offset > limit - size:
-            raise RelocError(
-                f"relocation {machine.type_name(rtype)} at offset {offset:#x} is outside "
-                f"{section.name} (size {section.size:#x})",
-                file=path,
-            )
+            outside = f" at offset {offset:#x} is outside {section.name} (size {limit:#x})"
+            raise RelocError(f"relocation {type_name(rtype)}{outside}", file=path)
         where = target_offset + offset
         fmt = "<" + _FORMAT[size]
         if rela:
             addend = table.addends[i]
             if machine.zero_target and any(image[where : where + size]):
+                target = f"{section.name}+{offset:#x} is already non-zero"
                 raise RelocError(
-                    f"invalid relocation target: {section.name}+{offset:#x} is already non-zero "
-                    f"({machine.type_name(rtype)})",
-                    file=path,
+                    f"invalid relocation target: {target} ({type_name(rtype)})", file=path
                 )
         else:
             addend = struct.unpack_from(fmt.lower(), image, where)[0]
@@ -242,13 +236,11 @@ def apply_table_simple(
         if value >> (bits - 1):
             value -= 1 << bits
         if not _fits(value, size * 8, recipe.check):
-            if callable(names):
-                names = names()
+            symbol = (names() if callable(names) else names)[table.symbols[i]] or "(section)"
             raise RelocError(
-                f"relocation overflow: {machine.type_name(rtype)} against "
-                f"{names[table.symbols[i]] or '(section)'} in {section.name}+{offset:#x}: "
-                f"value {value & address_mask:#x} does not fit in {size * 8} bits "
-                f"({recipe.check.value}){machine.overflow_hint}",
+                f"relocation overflow: {type_name(rtype)} against {symbol} in "
+                f"{section.name}+{offset:#x}: value {value & address_mask:#x} does not fit in "
+                f"{size * 8} bits ({recipe.check.value}){machine.overflow_hint}",
                 file=path,
             )
         struct.pack_into(fmt, image, where, value & ((1 << (size * 8)) - 1))
