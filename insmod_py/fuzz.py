@@ -36,7 +36,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .arch import by_name
+from .arch import MACHINES, by_name
 from .errors import LoadError
 from .ksyms import KernelSymbol, SymbolTable
 from .toolchain import BUILD_DIR
@@ -116,7 +116,7 @@ class Seed:
 
     @property
     def word_size(self) -> int:
-        return 8 if self.arch == "x86_64" else 4
+        return by_name(self.arch).word_size
 
 
 def _u(data: bytes, offset: int, code: str) -> int:
@@ -157,7 +157,7 @@ def map_seed(name: str, data: bytes) -> Seed:
                     for n, o, c in _REL[bits]
                     if o + struct.calcsize(c) <= entsize
                 ]
-    arch = "x86_64" if bits == 64 else "i386"
+    arch = next(m.name for m in MACHINES if m.bits == bits)
     return Seed(
         name, data, arch, ".small." in name, header, tuple(sections), tuple(symbols),
         tuple(relocs), tuple(strtabs), shnum, nsymbols,

@@ -28,7 +28,8 @@ import struct
 from collections.abc import Callable
 from typing import Any
 
-from ..arch import by_name, host
+from .. import modstruct as ms
+from ..arch import DEFAULT, by_name, host
 from ..errors import KernelError, LoadError
 from ..ksyms import KernelSymbol, SymbolTable, load_symbols
 from ..modstruct import KERNEL_SYM_NAME_LEN, QM_DEPS, QM_INFO, QM_MODULES, QM_REFS, QM_SYMBOLS
@@ -127,7 +128,7 @@ class SyscallBackend:
 
     def __init__(
         self,
-        arch: str = "i386",
+        arch: str = DEFAULT.name,
         *,
         syscall: SyscallFn | None = None,
         capabilities: Callable[[], int] | None = None,
@@ -318,7 +319,8 @@ class SyscallBackend:
     def _query_info(self, name: str) -> tuple[int, int, int, int]:
         data, _ = self.query_module(name, QM_INFO)
         w = self.word_size
-        fmt = "<3Qq" if w == 8 else "<3Ii"
+        word = ms.WORD_FORMAT[w]
+        fmt = "<3" + word + word.lower()  # struct module_info: 3 unsigned longs, a long
         if len(data) < 4 * w:
             raise KernelError("query_module", E.EINVAL, f"short QM_INFO for {name}")
         addr, size, flags, usecount = struct.unpack_from(fmt, data)
@@ -328,7 +330,7 @@ class SyscallBackend:
         """QM_SYMBOLS: nsyms ``{value, name_offset}`` word pairs, then the strings."""
         data, nsyms = self.query_module(name, QM_SYMBOLS)
         w = self.word_size
-        fmt = "<QQ" if w == 8 else "<II"
+        fmt = "<2" + ms.WORD_FORMAT[w]
         if nsyms * 2 * w > len(data):
             raise KernelError("query_module", E.EINVAL, f"QM_SYMBOLS count {nsyms} too large")
         symbols = []
