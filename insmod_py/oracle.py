@@ -1,7 +1,7 @@
 """GNU ld as the oracle: link the same object at the addresses we chose, compare bytes.
 
 What ld would do on its own, and how each is neutralised so the comparison
-is like with like (see also shared/reference/real-modules-and-ld-oracle.md):
+is like with like:
 
 * section placement: a linker script gives every SHF_ALLOC input section that
   we placed its own output section at exactly the address of our layout, and
