@@ -13,10 +13,23 @@ from typing import Any, NoReturn
 import click
 
 from . import __version__
+from .arch import DEFAULT, NAMES, host
 from .clibase import Command, Context
 from .errors import LoadError
 
-STATE_HELP = "Simulated kernel state directory (default: $PYINSMOD_STATE, ~/.local/state/pyinsmod)."
+state_option = click.option(
+    "--state",
+    "state_dir",
+    metavar="DIR",
+    default=None,
+    help="Simulated kernel state directory (default: $PYINSMOD_STATE, ~/.local/state/pyinsmod).",
+)
+arch_option = click.option(
+    "--arch",
+    type=click.Choice(NAMES),
+    default=None,
+    help=f"Which simulated kernel (default: the only one with state, else {DEFAULT.name}).",
+)
 
 
 class DefaultLoadGroup(click.Group):
@@ -54,7 +67,7 @@ backend_options = [
         show_default=True,
         help="Simulated kernel: with Zippel's module_new patch, or vanilla 2.4.",
     ),
-    click.option("--state", "state_dir", metavar="DIR", default=None, help=STATE_HELP),
+    state_option,
 ]
 
 
@@ -65,7 +78,7 @@ def with_backend_options(func: Any) -> Any:
 
 
 @click.group(cls=DefaultLoadGroup, context_settings={"help_option_names": ["-h", "--help"]})
-# the version given: click would import importlib.metadata (~20 ms) to look it up
+# the version given: click would otherwise import importlib.metadata to look it up
 @click.version_option(__version__, package_name="insmod_py", prog_name="pyinsmod")
 def cli() -> None:
     """Load Linux 2.4 modules from userspace, the way Roman Zippel proposed in 2002.
@@ -237,7 +250,7 @@ def _write_outputs(linked: Any, blob_path: str | None, map_file: str | None) -> 
     if blob_path:
         outputs.append((blob_path, linked.image))
     if map_file:
-        import json  # only here: its import costs a start-up 1.5 ms
+        import json  # only here: other commands need not pay for its import
 
         outputs.append((map_file, (json.dumps(_map_json(linked), indent=1) + "\n").encode()))
     atomic_write_all(outputs)
@@ -366,28 +379,17 @@ def modinfo(
         raise click.exceptions.Exit(failed.exit_code)
 
 
-ARCHES = ("i386", "x86_64")
-arch_option = click.option(
-    "--arch",
-    type=click.Choice(ARCHES),
-    default=None,
-    help="Which simulated kernel (default: the only one with state, else i386).",
-)
-
-
 def _arch(arch: str | None, state_dir: str | None, backend: str = "sim") -> str:
     """The --arch given; for the real syscalls this machine's; else the one simulated
     kernel that has state, or i386."""
     if arch is not None:
         return arch
     if backend == "syscall":
-        import platform
-
-        return "x86_64" if platform.machine() == "x86_64" else "i386"
+        return (host() or DEFAULT).name
     from .backends.sim.state import existing_arches
 
-    found = [a for a in existing_arches(state_dir) if a in ARCHES]
-    return found[0] if len(found) == 1 else "i386"
+    found = [a for a in existing_arches(state_dir) if a in NAMES]
+    return found[0] if len(found) == 1 else DEFAULT.name
 
 
 @cli.command()
@@ -431,12 +433,15 @@ def _taint_text(flags: int) -> str:
     """2.4's print_tainted(): "Not tainted", or "Tainted: " and one letter per flag."""
     if not flags:
         return "Not tainted"
-    return "Tainted: " + ("P" if flags & 1 else "G") + ("F" if flags & 2 else " ")
+    from .modstruct import TAINT_FORCED, TAINT_PROPRIETARY
+
+    proprietary = "P" if flags & TAINT_PROPRIETARY else "G"
+    return "Tainted: " + proprietary + ("F" if flags & TAINT_FORCED else " ")
 
 
 @cli.command()
 @arch_option
-@click.option("--state", "state_dir", metavar="DIR", default=None, help=STATE_HELP)
+@state_option
 @click.option(
     "-v",
     "--verbose",
@@ -478,7 +483,7 @@ def lsmod(arch: str | None, state_dir: str | None, verbose: bool) -> None:
 
 @cli.command()
 @arch_option
-@click.option("--state", "state_dir", metavar="DIR", default=None, help=STATE_HELP)
+@state_option
 def ksyms(arch: str | None, state_dir: str | None) -> None:
     """Print the simulated kernel's /proc/ksyms (module exports first, then the kernel's).
 
@@ -494,7 +499,7 @@ def ksyms(arch: str | None, state_dir: str | None) -> None:
 
 @cli.command()
 @arch_option
-@click.option("--state", "state_dir", metavar="DIR", default=None, help=STATE_HELP)
+@state_option
 @click.option("-c", "--clear", is_flag=True, help="Clear the log after printing it.")
 def dmesg(arch: str | None, state_dir: str | None, clear: bool) -> None:
     """Print the simulated kernel's log (printk output, with <N> levels).

@@ -279,7 +279,7 @@ INIT_ROWS: list[tuple[str, tuple[str, ...], Callable[[Mod], dict[str, int]], int
 def _fill_dep_tables(m: Mod, img: bytearray) -> None:
     """deps entries for the dependency rows: self, a non-module, &kernel_module."""
     ws = m.ws
-    kernel_module = services.layout("i386" if ws == 4 else "x86_64").data_base + 0xF00
+    kernel_module = services.kernel_map("i386" if ws == 4 else "x86_64").kernel_module
     for off, dep in ((0x600, m.base), (0x620, m.at(0x100000)), (0x640, kernel_module)):
         img[off : off + 3 * ws] = ms.build(ws, "module_ref", dep=dep)
 
@@ -426,7 +426,7 @@ def test_init_module_plain_errnos(tmp_path: Path, arch: str) -> None:
 def test_create_module_errnos_and_placement(tmp_path: Path, arch: str) -> None:
     be = backend(tmp_path, arch)
     sizeof = ms.sizeof_module(be.word_size)
-    start = services.layout(arch).module_area[0]
+    start = services.kernel_map(arch).module_area[0]
     cases = [
         (("", 4096), errno.EINVAL),
         (("n" * 4096, 8192), errno.ENAMETOOLONG),

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from ... import modstruct
+from ...arch import by_name
 from ..base import Region
 
 PAGE_SIZE = 4096
@@ -35,13 +36,12 @@ class ArchParams:
 
 
 def arch_params(arch: str) -> ArchParams:
-    """The module area comes from the services' address map, so the two never overlap."""
-    from . import services
-
-    lay = services.layout(arch)  # ValueError for an unknown arch
-    start, end = lay.module_area
-    # &kernel_module: the last slot of the kernel data page (only its address is ever used)
-    return ArchParams(arch, lay.word, start, end, lay.data_base + services.PAGE - 0x100)
+    """The module area comes from the simulated kernel's address map, so the two never
+    overlap."""
+    machine = by_name(arch)  # ValueError for an unknown arch
+    kmap = machine.sim_kernel
+    start, end = kmap.module_area
+    return ArchParams(arch, machine.word_size, start, end, kmap.kernel_module)
 
 
 _SIGNED_KINDS = frozenset({"atomic", "int", "long"})
