@@ -262,7 +262,8 @@ def _format_map(linked: Any, word_size: int) -> str:
     for p in linked.layout.pieces:
         addr = linked.base + p.offset
         align = p.align.bit_length() - 1
-        lines.append(f"{p.name:<23}{p.size:0{width}x}  {addr:0{width}x}  2**{align}")
+        # at least one space after the name: a long one pushes its row right, never into Size
+        lines.append(f"{p.name:<22} {p.size:0{width}x}  {addr:0{width}x}  2**{align}")
     lines.append("")
     lines.append("Symbols:")
     for name, value in sorted(linked.symbols.items(), key=lambda kv: (kv[1], kv[0])):

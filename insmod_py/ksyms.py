@@ -5,6 +5,8 @@ Accepted line formats, detected per line:
 * 2.4 ``/proc/ksyms``: ``c0123456 printk_R1b7d4074`` and ``c8801000 foo\t[mod]``
 * ``/proc/kallsyms`` and ``System.map``: ``c0123456 T printk`` (+ ``\t[mod]``)
 
+An address may carry a ``0x`` prefix, as many hand-made dumps write it.
+
 Versioned names (``_R`` + 8 hex digits, or ``_Rsmp_`` + 8 hex) match their
 unversioned form in both directions, as modutils' ``ncv_strcmp`` did.
 """
@@ -23,7 +25,8 @@ from .errors import SymbolError
 _VERSION_SUFFIX = re.compile(r"_R(?:smp_)?[0-9a-fA-F]{8}$")
 # The same suffix at the end of each line: strip_version() on "\n"-joined names in one call.
 _VERSION_SUFFIX_LINES = re.compile(r"_R(?:smp_)?[0-9a-fA-F]{8}$", re.MULTILINE)
-_HEX = re.compile(r"[0-9a-fA-F]+")
+# An address: hex digits, optionally after "0x" (as many dumps and hand-made files write them).
+_HEX = re.compile(r"(?:0[xX])?[0-9a-fA-F]+")
 
 # nm type letters that are not definitions a module could link against.
 _SKIPPED_TYPES = frozenset("UNnw-?")
@@ -332,7 +335,7 @@ def _parse_lines(text: str, source: str) -> tuple[SymbolTable, int, bool]:
         if len(fields) >= 2 and fields[-1].startswith("[") and fields[-1].endswith("]"):
             module = fields.pop()[1:-1] or None
         try:
-            if not _HEX.fullmatch(fields[0]):  # int() would take "-5", "0x1", "c0_10"
+            if not _HEX.fullmatch(fields[0]):  # int() would take "-5", "+1", "c0_10"
                 raise ValueError(fields[0])
             value = int(fields[0], 16)
         except (ValueError, IndexError):

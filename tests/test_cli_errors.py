@@ -348,6 +348,21 @@ def test_map_option_prints_a_table(tmp_path: Path, good_i386: bytes) -> None:
     assert any(line.endswith(" init_module") and line.startswith("c88") for line in lines)
 
 
+def test_map_section_column_never_runs_into_the_size(tmp_path: Path, good_i386: bytes) -> None:
+    """A piece name longer than the column ("__ksymtab (all globals)") is followed by a
+    space, so every section row still splits into name, size, address, alignment."""
+    (tmp_path / "mod.o").write_bytes(good_i386)
+    (tmp_path / "ksyms.txt").write_text(GOOD_KSYMS)
+    proc = run(["load", "-n", "--ksyms", "ksyms.txt", "--base", BASE, "-m", "mod.o"], tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    rows = proc.stdout.split("\n\nSymbols:")[0].splitlines()[1:]
+    assert any(row.startswith("__ksymtab (all globals) ") for row in rows)
+    for row in rows:
+        size, addr, align = row.rsplit(None, 3)[1:]
+        assert len(size) == 8 and int(size, 16) >= 0, row
+        assert int(addr, 16) >= int(BASE, 16) and align.startswith("2**"), row
+
+
 def test_same_input_gives_the_same_image(tmp_path: Path, good_i386: bytes) -> None:
     (tmp_path / "mod.o").write_bytes(good_i386)
     (tmp_path / "ksyms.txt").write_text(GOOD_KSYMS)
