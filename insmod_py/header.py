@@ -26,7 +26,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from itertools import accumulate, compress, filterfalse, islice, repeat
-from operator import add, and_
+from operator import add, and_, or_
 
 from . import modstruct
 from .elf import ElfObject
@@ -64,20 +64,24 @@ def export_all_symbols(
     obj: ElfObject, loaded: Collection[int], overridden: Collection[int]
 ) -> tuple[list[int], list[str]]:
     """Symbol indexes and names (parallel lists) of every global defined in a loaded
-    section, ABS or COMMON: the first definition of each name, in index order.
+    section, ABS or COMMON, and of every weak undefined one: the first of each name,
+    in index order.
 
     ``loaded`` are the placed section indices, ``overridden`` the symbol indices
-    a kernel symbol took over (a weak definition the kernel provides).
+    a kernel symbol took over (a weak definition or weak reference the kernel
+    provides).  A weak undefined symbol nobody provides is, as modutils'
+    ``obj_check_undefineds`` made it, an absolute symbol of value 0, and so exported.
     """
     cols = obj.symbol_columns
     binds, shndx = cols.binds, cols.shndx
-    placed = {
-        x: x != C.SHN_UNDEF and (x in loaded or x in (C.SHN_ABS, C.SHN_COMMON)) for x in set(shndx)
-    }
-    # Global, defined, placed, not a SECTION/FILE symbol: C-speed scans of the columns.
+    placed = {x: x in loaded or x in (C.SHN_ABS, C.SHN_COMMON) for x in set(shndx)}
+    placed[C.SHN_UNDEF] = False
+    weak_undefined = map(and_, map((C.SHN_UNDEF).__eq__, shndx), binds.translate(_WEAK))
+    defined = map(or_, map(placed.__getitem__, shndx), weak_undefined)
+    # Global, defined (or weak), placed, not a SECTION/FILE symbol: C-speed column scans.
     keep = map(
         and_,
-        map(and_, map(placed.__getitem__, shndx), cols.types.translate(C.NAMES_SOMETHING)),
+        map(and_, defined, cols.types.translate(C.NAMES_SOMETHING)),
         binds.translate(_NOT_LOCAL),
     )
     indexes = list(compress(range(1, len(cols)), islice(keep, 1, None)))
@@ -93,6 +97,7 @@ def export_all_symbols(
 
 
 _NOT_LOCAL = bytes(b != C.STB_LOCAL for b in range(256))
+_WEAK = bytes(b == C.STB_WEAK for b in range(256))
 _NEVER_EXPORTED_OR_UNNAMED = NEVER_EXPORTED | {""}
 
 
