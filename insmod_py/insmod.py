@@ -26,7 +26,7 @@ from .ksyms import SymbolTable, load_symbols
 from .loader import DEFAULT_DRY_RUN_BASE, LinkedModule, link, module_name_from_path
 from .loader import load as load_module
 from .messages import Reporter
-from .modinfo import ModInfo, read_modinfo
+from .modinfo import ModInfo, compiled_for, read_modinfo
 from .modstruct import TAINT_FORCED, TAINT_PROPRIETARY
 
 if TYPE_CHECKING:
@@ -140,11 +140,19 @@ def check_version(
     force: bool,
     report: Reporter,
 ) -> int:
-    """modutils' version check; returns TAINT_FORCED when -f overrode a mismatch."""
-    wanted = info.get("kernel_version")
-    if wanted is None:
-        report.info(f"{obj.path} has no kernel_version in .modinfo: version not checked")
-        return 0
+    """modutils' version check; returns TAINT_FORCED when -f overrode a mismatch.
+
+    A module that names no kernel version is refused before anything else, with
+    modutils' message; ``-f`` does not help (modutils refused it before looking at -f).
+    """
+    found = compiled_for(obj, info)
+    if found is None:
+        raise LoadError(
+            "couldn't find the kernel version the module was compiled for "
+            "(no kernel_version in .modinfo)",
+            file=obj.path,
+        )
+    wanted = found[0]
     if release is None:
         report.info(f"{source} names no kernel version: version of {obj.path} not checked")
         return 0

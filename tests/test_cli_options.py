@@ -52,6 +52,17 @@ def test_force_loads_with_a_warning_and_taints_f(k: Pyinsmod, tmp_path: Path) ->
     assert k.lsmod().splitlines()[0].endswith("Tainted: GF")
 
 
+def test_module_without_kernel_version_is_refused_even_with_force(
+    k: Pyinsmod, tmp_path: Path
+) -> None:
+    """modutils refused it before looking at -f, in -n and -p as well."""
+    path = patched(k, tmp_path, "hello.o", b"kernel_version=", b"xernel_version=")
+    reason = f"pyinsmod: {path}: couldn't find the kernel version the module was compiled for"
+    for args in ([], ["-f"], ["-n"], ["-p"]):
+        assert k.fails(*args, path).startswith(reason), args
+    assert k.modules() == []
+
+
 def test_quiet_hides_the_warning(k: Pyinsmod, tmp_path: Path) -> None:
     proc = k.run("-f", "-q", old_kernel_module(k, tmp_path))
     assert proc.stderr == ""
