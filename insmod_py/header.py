@@ -184,6 +184,34 @@ def _write_kmodtab(
     return {"ndeps": len(deps), "deps": base + kmodtab}
 
 
+# modutils' names: 2.4 put __init code and data in these; the kernel may free from runsize on.
+INIT_SECTIONS = (".text.init", ".data.init")
+KALLSYMS = "__kallsyms"
+ARCHDATA = "__archdata"  # ARCHDATA_SEC_NAME on every machine but mips and ppc
+
+
+def _extension_fields(obj: ElfObject, layout: Layout, base: int) -> dict[str, int]:
+    """The fields after ``ex_table_end`` that modutils' ``init_module`` filled.
+
+    * ``runsize``: the offset from the module start (the header) of the lower of
+      ``.text.init`` and ``.data.init``, each counted when the object has that
+      section (placed; its size does not matter); 0 when it has neither.
+    * ``kallsyms_start/end``, ``archdata_start/end``: the address span of a
+      ``__kallsyms`` / ``__archdata`` section the object has with a non-zero
+      size; 0 and 0 otherwise.  modutils could also build a ``__kallsyms`` for a
+      module (``insmod -S``, or a kernel with kallsyms); pyinsmod only passes
+      through the one the object has.
+    """
+    by_name = {obj.sections[i].name: off for i, off in layout.section_offset.items()}
+    init = [by_name[n] for n in INIT_SECTIONS if n in by_name]
+    fields = {"runsize": min(init)} if init else {}
+    for prefix, name in (("kallsyms", KALLSYMS), ("archdata", ARCHDATA)):
+        start, end = _section_span(obj, layout, base, name)
+        if end > start:
+            fields[f"{prefix}_start"], fields[f"{prefix}_end"] = start, end
+    return fields
+
+
 def fill_header(
     image: bytearray,
     obj: ElfObject,
@@ -212,6 +240,7 @@ def fill_header(
         "ex_table_start": ex_start,
         "ex_table_end": ex_end,
         **_write_kmodtab(image, word, layout, base, deps),
+        **_extension_fields(obj, layout, base),
     }
     header = modstruct.build_module(word, fields)
     offset = layout.extra_offset[HEADER]

@@ -1,0 +1,70 @@
+"""What a modutils 2.4 insmod did that the loader follows: header fields, symbols, messages.
+
+Each test names the modutils behaviour it checks; the simulated kernel is the
+2.4 one, so what it accepts and reports is what 2.4 would.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import objects
+import pytest
+
+from insmod_py import modstruct as ms
+from insmod_py.backends.sim import SimBackend
+from insmod_py.elf import read_object
+from insmod_py.ksyms import SymbolTable, parse_symbols
+from insmod_py.loader import link, load
+
+INIT_AND_EXTRAS = r"""
+int __attribute__((section(".text.init"))) init_module(void) { return 0; }
+void cleanup_module(void) {}
+int running = 1;
+int __attribute__((section(".data.init"))) boot_value = 5;
+const char kall[8] __attribute__((section("__kallsyms"), used)) = "kallsym";
+const int arch_words[3] __attribute__((section("__archdata"), used)) = {1, 2, 3};
+"""
+
+
+def _header(linked, word: int) -> dict:
+    return ms.parse_module(word, bytes(linked.image[: ms.sizeof_module(word)]))
+
+
+def _section_address(linked, obj, name: str) -> int:
+    sec = obj.section_by_name(name)
+    return linked.base + linked.layout.section_offset[sec.index]
+
+
+@pytest.mark.parametrize("target", objects.TARGETS, ids=lambda t: t.name)
+def test_header_extension_fields_are_filled_as_modutils_init_module_did(
+    tmp_path: Path, target: objects.Target
+) -> None:
+    """runsize: offset of the lower of .text.init/.data.init; kallsyms_*/archdata_*:
+    the span of __kallsyms/__archdata.  And the 2.4 kernel's bounds checks accept them."""
+    path = objects.compile_c(tmp_path, INIT_AND_EXTRAS, name="extras", flags=target.flags())
+    obj = read_object(str(path))
+    base = target.module(0)
+    linked = link(obj, SymbolTable(), lambda size: base, name="extras", header="legacy")
+    fields = _header(linked, obj.word_size)
+    text_init = _section_address(linked, obj, ".text.init")
+    data_init = _section_address(linked, obj, ".data.init")
+    assert fields["runsize"] == min(text_init, data_init) - base > 0
+    kall = _section_address(linked, obj, "__kallsyms")
+    assert (fields["kallsyms_start"], fields["kallsyms_end"]) == (kall, kall + 8)
+    arch = _section_address(linked, obj, "__archdata")
+    assert (fields["archdata_start"], fields["archdata_end"]) == (arch, arch + 12)
+
+    backend = SimBackend(state_dir=str(tmp_path / "state"), arch=target.name)
+    load(obj, backend, name="extras", header="legacy")
+    assert [m.name for m in backend.modules()] == ["extras"]
+
+
+def test_header_extension_fields_stay_zero_without_those_sections(tmp_path: Path) -> None:
+    path = objects.compile_c(tmp_path, objects.SIMPLE_MODULE, name="plain")
+    obj = read_object(str(path))
+    kernel = parse_symbols(objects.KSYMS)
+    linked = link(obj, kernel, lambda size: 0xC8800000, name="plain", header="legacy")
+    fields = _header(linked, 4)
+    for name in ("runsize", "kallsyms_start", "kallsyms_end", "archdata_start", "archdata_end"):
+        assert fields[name] == 0, name
