@@ -190,7 +190,7 @@ KALLSYMS = "__kallsyms"
 ARCHDATA = "__archdata"  # ARCHDATA_SEC_NAME on every machine but mips and ppc
 
 
-def _extension_fields(obj: ElfObject, layout: Layout, base: int) -> dict[str, int]:
+def _extension_fields(obj: ElfObject, layout: ImageLayout, base: int) -> dict[str, int]:
     """The fields after ``ex_table_end`` that modutils' ``init_module`` filled.
 
     * ``runsize``: the offset from the module start (the header) of the lower of

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 from .elf import ElfObject, read_object
 from .errors import KernelError, LoadError, UsageError
-from .ksyms import SymbolTable, load_symbols
+from .ksyms import SymbolTable, load_symbols, version_rule
 from .loader import DEFAULT_DRY_RUN_BASE, LinkedModule, link, module_name_from_path
 from .loader import load as load_module
 from .messages import Reporter
@@ -204,6 +204,9 @@ def _insmod_locked(opts: InsmodOptions, report: Reporter) -> InsmodResult:
     taint = check_version(
         obj, info, kernel.release, kernel.source, kernel.table, opts.force, report
     )
+    if kernel.table is not None:
+        rule = version_rule(info.get("using_checksums"), kernel.table)
+        report.info(f"symbol versions: {rule.describe()}")
     if opts.probe or opts.dry_run:
         return _link_only(obj, info, opts, kernel, name, arg_string, params, report)
     return _load(obj, info, opts, kernel, name, arg_string, params, taint, report)

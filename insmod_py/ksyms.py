@@ -7,8 +7,12 @@ Accepted line formats, detected per line:
 
 An address may carry a ``0x`` prefix, as many hand-made dumps write it.
 
-Versioned names (``_R`` + 8 hex digits, or ``_Rsmp_`` + 8 hex) match their
-unversioned form in both directions, as modutils' ``ncv_strcmp`` did.
+Which name a module's reference binds is one rule, :func:`resolve_symbol`
+(modutils 2.4's): a versioned name (``_R`` + 8 hex digits, or ``_Rsmp_`` + 8
+hex) matches its unversioned form, in both directions as ``ncv_strcmp`` did,
+only when the module and the kernel disagree about symbol checksums (see
+:class:`VersionRule`); otherwise names must match exactly.  ``GPLONLY_``
+exports are seen by GPL-compatible modules only.
 """
 
 from __future__ import annotations
@@ -206,6 +210,11 @@ class SymbolTable:
             return None
         return sym
 
+    def exact(self, name: str) -> KernelSymbol | None:
+        """The symbol of exactly this name (versions included), or None."""
+        entry = self._by_name.get(name)
+        return None if entry is None else self._symbol(entry)
+
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and self.lookup(name) is not None
 
@@ -236,6 +245,71 @@ class SymbolTable:
     def using_versions(self) -> bool:
         """True when the kernel exports ``Using_Versions`` (CONFIG_MODVERSIONS)."""
         return "Using_Versions" in self._by_name
+
+
+GPL_PREFIX = "GPLONLY_"  # 2.4's EXPORT_SYMBOL_GPL names carry it in the kernel's table
+
+
+@dataclass(frozen=True)
+class VersionRule:
+    """modutils 2.4's symbol-version rule for one module against one kernel.
+
+    insmod compared the module's checksum setting (``using_checksums`` in its
+    ``.modinfo``; CONFIG_MODVERSIONS builds put ``using_checksums=1`` there) with
+    the kernel's (the ``Using_Versions`` symbol in its table).  Only when they
+    differ did it compare names without the ``_R<crc>`` suffix (``ncv_strcmp``):
+    one side has no CRCs to compare.  When both use checksums, or neither does,
+    names must match exactly, CRC and all, so an interface change is not loaded.
+    """
+
+    module_checksums: bool
+    kernel_checksums: bool
+
+    @property
+    def ignores_versions(self) -> bool:
+        return self.module_checksums != self.kernel_checksums
+
+    def describe(self) -> str:
+        """The rule in effect, in words (for -v and for an unresolved-symbol error)."""
+        if self.ignores_versions:
+            who = "the module" if self.module_checksums else "the kernel"
+            return f"only {who} uses symbol checksums: _R<crc> suffixes are ignored"
+        both = (
+            "both the module and the kernel use"
+            if self.module_checksums
+            else "neither the module nor the kernel uses"
+        )
+        return (
+            f"{both} symbol checksums: names must match exactly "
+            "(modutils ignored _R<crc> only when the two differ)"
+        )
+
+
+def version_rule(using_checksums: str | None, table: SymbolTable) -> VersionRule:
+    """The rule for a module whose ``.modinfo`` says ``using_checksums`` (None: absent)."""
+    module = using_checksums is not None and _c_atoi(using_checksums) != 0
+    return VersionRule(module, table.using_versions)
+
+
+def _c_atoi(text: str) -> int:
+    """C's atoi: leading blanks, a sign, digits; 0 when there are none."""
+    m = re.match(r"\s*([+-]?\d+)", text)
+    return int(m.group(1)) if m else 0
+
+
+def resolve_symbol(
+    table: SymbolTable, name: str, rule: VersionRule, *, gpl_ok: bool = True
+) -> KernelSymbol | None:
+    """The kernel (or module) symbol a module's reference ``name`` binds: THE rule.
+
+    Versions follow ``rule``; a GPL-compatible module also sees ``GPLONLY_``
+    exports under their plain names, as modutils' add_symbols_from let it.
+    """
+    find = table.lookup if rule.ignores_versions else table.exact
+    sym = find(name)
+    if sym is None and gpl_ok:
+        sym = find(GPL_PREFIX + name)
+    return sym
 
 
 def _any_line_versioned(joined: str) -> bool:

@@ -14,6 +14,7 @@ import pytest
 from insmod_py import modstruct as ms
 from insmod_py.backends.sim import SimBackend
 from insmod_py.elf import read_object
+from insmod_py.errors import SymbolError
 from insmod_py.ksyms import SymbolTable, parse_symbols
 from insmod_py.loader import link, load
 
@@ -68,3 +69,56 @@ def test_header_extension_fields_stay_zero_without_those_sections(tmp_path: Path
     fields = _header(linked, 4)
     for name in ("runsize", "kallsyms_start", "kallsyms_end", "archdata_start", "archdata_end"):
         assert fields[name] == 0, name
+
+
+# -- symbol versions: modutils ignored _R<crc> only when module and kernel disagreed ---------
+CHECKSUMS = (
+    'static const char __module_using_checksums[] __attribute__((section(".modinfo"), used))'
+    ' = "using_checksums=1";\n'
+)
+VERSIONED_PRINTK = 'extern int printk(const char *fmt, ...) __asm__("printk_R1b7d4074");\n'
+PLAIN_KERNEL = "c0100000 printk\n"
+VERSIONED_KERNEL = "c0100000 printk_R1b7d4074\n00000001 Using_Versions\n"
+R_NAMES_ONLY_KERNEL = "c0100000 printk_R1b7d4074\n"  # _R names, but no Using_Versions
+BOTH = "both the module and the kernel use symbol checksums: names must match exactly"
+NEITHER = "neither the module nor the kernel uses symbol checksums: names must match exactly"
+
+
+@pytest.mark.parametrize(
+    ("module", "kernel", "refusal"),
+    [
+        # module with checksums, reference without a CRC: refused by a versioned kernel...
+        (CHECKSUMS, VERSIONED_KERNEL, BOTH),
+        # ... loaded by an unversioned one (the settings differ: CRCs ignored)
+        (CHECKSUMS, PLAIN_KERNEL, None),
+        # module without checksums: an _R name without Using_Versions does not match...
+        ("", R_NAMES_ONLY_KERNEL, NEITHER),
+        # ... a versioned kernel's does (settings differ)
+        ("", VERSIONED_KERNEL, None),
+        # both versioned: the exact name, CRC and all
+        (CHECKSUMS + VERSIONED_PRINTK, VERSIONED_KERNEL, None),
+        (CHECKSUMS + VERSIONED_PRINTK, VERSIONED_KERNEL.replace("1b7d4074", "00000000"), None),
+    ],
+    ids=["csum-vs-versioned", "csum-vs-plain", "plain-vs-R-names", "plain-vs-versioned",
+         "both-same-crc", "both-other-crc"],
+)  # fmt: skip
+def test_symbol_versions_follow_modutils_rule(
+    tmp_path: Path, module: str, kernel: str, refusal: str | None
+) -> None:
+    source = module + objects.SIMPLE_MODULE
+    path = objects.compile_c(tmp_path, source, name="ver")
+    obj = read_object(str(path))
+    table = parse_symbols(kernel)
+    other_crc = "00000000" in kernel
+    if refusal is None and not other_crc:
+        linked = link(obj, table, lambda size: 0xC8800000, name="ver", header="legacy")
+        assert linked.symbols.get("printk", linked.symbols.get("printk_R1b7d4074")) == 0xC0100000
+        return
+    with pytest.raises(SymbolError) as err:
+        link(obj, table, lambda size: 0xC8800000, name="ver", header="legacy")
+    text = str(err.value)
+    assert text.startswith(f"{path}: unresolved symbol printk")
+    if refusal is not None:  # the rule, not a missing export, refused it: it is named
+        assert refusal in text
+    else:  # a different CRC is a different interface: no rule to blame
+        assert "checksums" not in text
