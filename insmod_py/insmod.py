@@ -308,16 +308,23 @@ def _load(
     backend = kernel.backend
     assert backend is not None
     flags, reason = license_taint(info)
-    if flags:
-        report.warn(f"loading {opts.path} will taint the kernel: {reason}")
-        report.info(f"  See {TAINT_URL} for information about tainted modules")
     taint |= flags
+
+    def record_taint() -> None:
+        # modutils warned and wrote /proc/sys/kernel/tainted once the symbols resolved,
+        # before create_module: a module that then fails to load has tainted the kernel
+        if flags:
+            report.warn(f"loading {opts.path} will taint the kernel: {reason}")
+            report.info(f"  See {TAINT_URL} for information about tainted modules")
+        if taint and hasattr(backend, "add_taint"):
+            backend.add_taint(taint)
+
     try:
         linked = load_module(
             obj, backend, name=name, args=arg_string, header=opts.header, symbols=kernel.table,
             autoclean=opts.autoclean, params=params, gpl_ok=info.gpl_compatible,
             export_all=opts.export_all, defer_missing=opts.defer_missing,
-            on_link=lambda lm: _describe(lm, report),
+            on_link=lambda lm: _describe(lm, report), before_create=record_taint,
         )  # fmt: skip
     except KernelError as err:
         if opts.lock and err.call == "create_module" and err.errno == errno.EEXIST:
@@ -325,8 +332,6 @@ def _load(
             report.info(f"{name} already exists: assuming a simultaneous load did it")
             return InsmodResult(None, False, 0, obj.word_size)
         raise
-    if taint and hasattr(backend, "add_taint"):
-        backend.add_taint(taint)
     report.info(f"{name} loaded at {linked.base:#x}, {linked.size} bytes")
     return InsmodResult(linked, True, taint, obj.word_size)
 

@@ -440,12 +440,14 @@ def load(
     export_all: bool = False,
     defer_missing: bool = False,
     on_link: Callable[[LinkedModule], None] | None = None,
+    before_create: Callable[[], None] | None = None,
 ) -> LinkedModule:
     """Link against the backend's kernel and hand the image over, as 2.4 insmod did.
 
     ``defer_missing`` needs a backend that keeps deferred relocations (the
     simulated kernel's ``trap_addresses``); ``on_link`` sees the image just
-    before ``init_module`` (for verbose output).
+    before ``init_module`` (for verbose output); ``before_create`` runs once the
+    symbols are bound, just before ``create_module`` (insmod records the taint there).
     """
     defer = getattr(backend, "trap_addresses", None) if defer_missing else None
     if defer_missing and defer is None:
@@ -460,6 +462,8 @@ def load(
 
     def allocate(size: int) -> int:
         nonlocal created
+        if before_create is not None:
+            before_create()
         base = backend.create_module(name, size)
         created = True
         return base

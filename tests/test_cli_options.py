@@ -115,6 +115,24 @@ def test_no_license_taints_too(k: Pyinsmod, tmp_path: Path) -> None:
     assert "Tainted: P" in k.lsmod()
 
 
+def test_taint_sticks_when_the_load_then_fails(k: Pyinsmod, tmp_path: Path) -> None:
+    """modutils wrote the taint before create_module: a non-GPL module whose init fails
+    leaves the kernel tainted, as does a forced one that is already loaded (EEXIST)."""
+    path = patched(k, tmp_path, "failinit.o", b"license=GPL\0", b"license=Foo\0")
+    assert "init_module" in k.fails("-q", path)
+    assert k.modules() == []
+    assert k.lsmod().splitlines()[0].endswith("Tainted: P ")
+
+
+def test_unresolved_symbols_stop_the_load_before_the_taint(k: Pyinsmod, tmp_path: Path) -> None:
+    """modutils checked the symbols (obj_check_undefineds) before it tainted."""
+    path = patched(k, tmp_path, "hello.o", b"license=GPL\0", b"license=Foo\0")
+    ksyms = tmp_path / "ksyms"
+    ksyms.write_text("c0100000 not_printk\n")
+    assert "unresolved symbol" in k.fails("--ksyms", str(ksyms), path)
+    assert "Not tainted" in k.lsmod()
+
+
 def test_dry_run_and_probe_do_not_taint(k: Pyinsmod, tmp_path: Path) -> None:
     path = patched(k, tmp_path, "hello.o", b"license=GPL\0", b"license=Foo\0")
     k.run("-p", path)
