@@ -331,6 +331,8 @@ def _load(
             # modutils with -L: another insmod of the same module just did the work
             report.info(f"{name} already exists: assuming a simultaneous load did it")
             return InsmodResult(None, False, 0, obj.word_size)
+        if err.call == "create_module" and err.errno == errno.EEXIST:
+            raise LoadError(f"a module named {name} already exists", file=opts.path) from None
         raise
     report.info(f"{name} loaded at {linked.base:#x}, {linked.size} bytes")
     return InsmodResult(linked, True, taint, obj.word_size)

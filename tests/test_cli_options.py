@@ -117,7 +117,7 @@ def test_no_license_taints_too(k: Pyinsmod, tmp_path: Path) -> None:
 
 def test_taint_sticks_when_the_load_then_fails(k: Pyinsmod, tmp_path: Path) -> None:
     """modutils wrote the taint before create_module: a non-GPL module whose init fails
-    leaves the kernel tainted, as does a forced one that is already loaded (EEXIST)."""
+    leaves the kernel tainted."""
     path = patched(k, tmp_path, "failinit.o", b"license=GPL\0", b"license=Foo\0")
     assert "init_module" in k.fails("-q", path)
     assert k.modules() == []
@@ -166,6 +166,15 @@ def test_probe_fails_on_version_mismatch(k: Pyinsmod, tmp_path: Path) -> None:
 def test_probe_fails_when_the_module_is_loaded(k: Pyinsmod) -> None:
     k.run(k.obj("hello.o"))
     assert k.fails("-p", k.obj("hello.o")).endswith("a module named hello already exists")
+
+
+def test_loading_a_module_twice_says_a_module_of_that_name_exists(k: Pyinsmod) -> None:
+    """EEXIST from create_module, in modutils' words (not "create_module: File exists")."""
+    k.run(k.obj("hello.o"))
+    assert (
+        k.fails(k.obj("hello.o"))
+        == f"pyinsmod: {k.obj('hello.o')}: a module named hello already exists"
+    )
 
 
 # -- -v --------------------------------------------------------------------------------------
