@@ -207,6 +207,11 @@ def _insmod_locked(opts: InsmodOptions, report: Reporter) -> InsmodResult:
     if kernel.table is not None:
         rule = version_rule(info.get("using_checksums"), kernel.table)
         report.info(f"symbol versions: {rule.describe()}")
+    if report.verbose:
+        from .resolve import unreferenced_undefined
+
+        for unused in unreferenced_undefined(obj):
+            report.info(f"{unused} is undefined, but no relocation uses it: not needed")
     if opts.probe or opts.dry_run:
         return _link_only(obj, info, opts, kernel, name, arg_string, params, report)
     return _load(obj, info, opts, kernel, name, arg_string, params, taint, report)

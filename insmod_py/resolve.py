@@ -30,7 +30,7 @@ from .elf.reader import SymbolColumns
 from .errors import SymbolError
 from .ksyms import GPL_PREFIX as GPL_PREFIX  # where the simulated kernel imports it from
 from .ksyms import KernelSymbol, SymbolTable, VersionRule, resolve_symbol, version_rule
-from .layout import ImageLayout
+from .layout import ImageLayout, loaded_sections
 
 THIS_MODULE = "__this_module"
 MODULE_NAME = "__module_name"
@@ -69,6 +69,9 @@ def bind(
 ) -> Binding:
     """Resolve external references; raise one SymbolError naming all unresolved ones.
 
+    An undefined symbol that no relocation of a loaded section uses is not
+    needed, and not an error (see :func:`unreferenced_undefined`).
+
     With ``defer_missing`` the unresolved ones are returned in ``Binding.deferred``
     instead (insmod --defer-missing: the kernel resolves them later).  ``versions``
     defaults to the module's and the table's own settings (:func:`module_version_rule`).
@@ -98,6 +101,11 @@ def bind(
             deferred[index] = name
             if name not in missing:
                 missing.append(name)
+    if deferred:  # only now: a load that finds every symbol never scans the relocations
+        relocated = relocated_symbols(obj)
+        for index in [i for i in deferred if i not in relocated]:
+            del deferred[index]  # no relocation uses it: nothing needs its value
+        missing = [n for n in missing if n in deferred.values()]
     if "_GLOBAL_OFFSET_TABLE_" in missing:
         raise SymbolError(
             "position-independent code (needs _GLOBAL_OFFSET_TABLE_): a module has no GOT; "
@@ -113,6 +121,34 @@ def bind(
             text += f" ({rule.describe()})"
         raise SymbolError(text, file=obj.path)
     return Binding(kernel, specials, tuple(used), deferred if defer_missing else {})
+
+
+def relocated_symbols(obj: ElfObject) -> set[int]:
+    """Indexes of the symbols some relocation of a loaded section uses."""
+    loaded = {sec.index for sec in loaded_sections(obj)}
+    used: set[int] = set()
+    for sec in obj.relocation_sections():
+        if obj.relocation_target(sec).index in loaded:
+            used.update(obj.relocations(sec).symbols)
+    return used
+
+
+def unreferenced_undefined(obj: ElfObject) -> list[str]:
+    """Undefined (not weak) names no relocation uses: a load never needs their value.
+
+    2.4's insmod refused any unresolved symbol, but it never met these: binutils
+    2.40's ``ld -r -e stext`` (the rule of 86 of the 2.4.37.11 tree's modules)
+    leaves an undefined ``stext`` that older ld did not emit.
+    """
+    cols = obj.symbol_columns
+    binds = cols.binds
+    candidates = [i for i in external_candidates(obj) if binds[i] == C.STB_GLOBAL]
+    undefined = [i for i in candidates if cols.shndx[i] == C.SHN_UNDEF]
+    if not undefined:
+        return []
+    used = relocated_symbols(obj)
+    names = cols.names_of([i for i in undefined if i not in used])
+    return [n for n in names if n and n not in SPECIALS]
 
 
 def symbol_values(

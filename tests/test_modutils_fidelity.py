@@ -6,10 +6,12 @@ Each test names the modutils behaviour it checks; the simulated kernel is the
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import objects
 import pytest
+from clirun import Pyinsmod
 
 from insmod_py import modstruct as ms
 from insmod_py.backends.sim import SimBackend
@@ -17,6 +19,8 @@ from insmod_py.elf import read_object
 from insmod_py.errors import SymbolError
 from insmod_py.ksyms import SymbolTable, parse_symbols
 from insmod_py.loader import link, load
+from insmod_py.resolve import unreferenced_undefined
+from insmod_py.toolchain import LD_EMULATION
 
 INIT_AND_EXTRAS = r"""
 int __attribute__((section(".text.init"))) init_module(void) { return 0; }
@@ -122,3 +126,38 @@ def test_symbol_versions_follow_modutils_rule(
         assert refusal in text
     else:  # a different CRC is a different interface: no rule to blame
         assert "checksums" not in text
+
+
+# -- an undefined symbol no relocation uses (binutils 2.40's ld -r -e stext) -----------------
+def _linked_with_entry_stext(src: Path, out: Path, arch: str) -> Path:
+    """2.4's Makefile rule for fat.o, msdos.o, vfat.o...: ``ld -r -e stext``."""
+    emulation = LD_EMULATION[arch]
+    subprocess.run(["ld", "-m", emulation, "-r", "-e", "stext", str(src), "-o", str(out)],
+                   check=True, capture_output=True)  # fmt: skip
+    return out
+
+
+@pytest.mark.parametrize("arch", ["i386", "x86_64"])
+def test_an_undefined_symbol_no_relocation_uses_does_not_stop_a_load(
+    built: Path, tmp_path: Path, arch: str
+) -> None:
+    path = _linked_with_entry_stext(
+        built / arch / "examples" / "hello.o", tmp_path / "hello.o", arch
+    )
+    obj = read_object(str(path))
+    stext = [s for s in obj.symbols if s.name == "stext"]
+    assert stext and stext[0].shndx == 0  # what modern ld leaves behind
+    assert unreferenced_undefined(obj) == ["stext"]
+    backend = SimBackend(state_dir=str(tmp_path / "state"), arch=arch)
+    load(obj, backend, name="hello", header="legacy")
+    assert [m.name for m in backend.modules()] == ["hello"]
+
+
+def test_verbose_says_the_unreferenced_symbol_is_not_needed(built: Path, tmp_path: Path) -> None:
+    path = _linked_with_entry_stext(
+        built / "i386" / "examples" / "hello.o", tmp_path / "hello.o", "i386"
+    )
+    k = Pyinsmod(tmp_path / "state", built / "i386" / "examples")
+    proc = k.run("-v", str(path))
+    assert "stext is undefined, but no relocation uses it: not needed" in proc.stderr
+    assert k.modules() == ["hello"]
