@@ -226,7 +226,10 @@ def _parameters(
         from .params import split_arguments
 
         try:
-            arg_string, params = split_arguments(opts.args, info.parameters, obj.word_size)
+            reads_args = bool(obj.symbol_columns.indexes_named({"__module_args"}))
+            arg_string, params = split_arguments(
+                opts.args, info.parameters, obj.word_size, raw_ok=reads_args
+            )
         except LoadError as err:
             raise err.with_file(opts.path) from None
     if params:

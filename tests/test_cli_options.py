@@ -168,6 +168,21 @@ def test_probe_fails_when_the_module_is_loaded(k: Pyinsmod) -> None:
     assert k.fails("-p", k.obj("hello.o")).endswith("a module named hello already exists")
 
 
+def test_argument_to_a_module_without_module_parm_is_an_invalid_parameter(k: Pyinsmod) -> None:
+    """hello.o declares no MODULE_PARM and does not read __module_args."""
+    line = k.fails(k.obj("hello.o"), "param=5")
+    assert line == (
+        f"pyinsmod: {k.obj('hello.o')}: invalid parameter param "
+        "(the module declares no MODULE_PARM)"
+    )
+    assert k.modules() == []
+    k.run(k.obj("hello.o"))  # without arguments it loads
+    assert k.modules() == ["hello"]
+    # a prelinked module reads __module_args (Zippel's interface): its arguments go there
+    k.run(k.obj("hello.pre.o"), "-o", "prehello", "param=5")
+    assert sorted(k.modules()) == ["hello", "prehello"]
+
+
 def test_loading_a_module_twice_says_a_module_of_that_name_exists(k: Pyinsmod) -> None:
     """EEXIST from create_module, in modutils' words (not "create_module: File exists")."""
     k.run(k.obj("hello.o"))
