@@ -48,7 +48,9 @@ def run(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture(scope="module")
 def good_i386(tmp_path_factory: pytest.TempPathFactory) -> bytes:
-    source = objects.SIMPLE_MODULE + objects.KERNEL_VERSION
+    # it reads __module_args (Zippel's interface), so arguments without MODULE_PARM go there
+    reads_args = "extern char __module_args[];\nchar *args_seen = __module_args;\n"
+    source = objects.SIMPLE_MODULE + objects.KERNEL_VERSION + reads_args
     return objects.compile_c(tmp_path_factory.mktemp("cli"), source).read_bytes()
 
 
