@@ -101,10 +101,14 @@ _WEAK = bytes(b == C.STB_WEAK for b in range(256))
 _NEVER_EXPORTED_OR_UNNAMED = NEVER_EXPORTED | {""}
 
 
-def export_pieces(word_size: int, names: Sequence[str]) -> list[tuple[str, int, int]]:
+def export_pieces(
+    word_size: int, names: Sequence[str], leading: int = 0
+) -> list[tuple[str, int, int]]:
+    """The loader-made table: ``leading`` bytes copied from the module's own
+    ``__ksymtab`` (see :func:`write_exports`), then one entry per name."""
     if not names:
         return []
-    table = len(names) * modstruct.sizeof(word_size, "module_symbol")
+    table = leading + len(names) * modstruct.sizeof(word_size, "module_symbol")
     return [(EXPORTS, table, word_size), (EXPORT_NAMES, len(_export_strings(names)), 1)]
 
 
@@ -127,11 +131,22 @@ def write_exports(
     base: int,
     values: Sequence[int],
     names: Sequence[str],
+    leading_from: tuple[int, int] | None = None,
 ) -> None:
-    """Fill the export-all table: ``struct module_symbol {value, name}`` per value and name."""
+    """Fill the loader-made table: ``struct module_symbol {value, name}`` per value and name.
+
+    ``leading_from`` (image offset, size): the module's own, relocated
+    ``__ksymtab`` entries, copied to the start of the table first (modutils grew
+    that section in place to add the ksymoops symbols; the copy leaves the
+    object's sections as GNU ld would place them and gives the kernel one table).
+    """
     if not names:
         return
     table_at = layout.extra_offset[EXPORTS]
+    if leading_from is not None:
+        start, size = leading_from
+        image[table_at : table_at + size] = image[start : start + size]
+        table_at += size
     names_at = layout.extra_offset[EXPORT_NAMES]
     strings = _export_strings(names)
     image[names_at : names_at + len(strings)] = strings

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 
 from .elf import ElfObject, read_object
 from .errors import KernelError, LoadError, UsageError
+from .ksymoops import ObjectTag, tag_object
 from .ksyms import SymbolTable, load_symbols, version_rule
 from .loader import DEFAULT_DRY_RUN_BASE, LinkedModule, link, module_name_from_path
 from .loader import load as load_module
@@ -58,6 +59,7 @@ class InsmodOptions:
     probe: bool = False  # -p
     export_all: bool = True  # -X (default) / -x
     lock: bool = False  # -L
+    ksymoops: bool = True  # -Y (default, as modutils' flag_ksymoops) / -y
     defer_missing: bool = False  # --defer-missing
     backend: str = "sim"
     variant: str = "patched"
@@ -275,6 +277,14 @@ def _kernel_side(obj: ElfObject, opts: InsmodOptions, report: Reporter) -> _Kern
     return kernel
 
 
+def _ksymoops_tag(obj: ElfObject, info: ModInfo, opts: InsmodOptions) -> ObjectTag | None:
+    """What the ksymoops object symbol records (-Y, the default), or None for -y."""
+    if not opts.ksymoops:
+        return None
+    found = compiled_for(obj, info)
+    return tag_object(opts.path, found[1] if found is not None else -1)
+
+
 def _link_only(
     obj: ElfObject,
     info: ModInfo,
@@ -293,7 +303,7 @@ def _link_only(
     linked = link(
         obj, kernel.table or SymbolTable(), lambda size: opts.base, name=name, args=arg_string,
         header=opts.header, autoclean=opts.autoclean, params=params, gpl_ok=info.gpl_compatible,
-        export_all=opts.export_all, defer=defer,
+        export_all=opts.export_all, defer=defer, ksymoops=_ksymoops_tag(obj, info, opts),
     )  # fmt: skip
     _describe(linked, report)
     if opts.probe:
@@ -333,6 +343,7 @@ def _load(
             autoclean=opts.autoclean, params=params, gpl_ok=info.gpl_compatible,
             export_all=opts.export_all, defer_missing=opts.defer_missing,
             on_link=lambda lm: _describe(lm, report), before_create=record_taint,
+            ksymoops=_ksymoops_tag(obj, info, opts),
         )  # fmt: skip
     except KernelError as err:
         if opts.lock and err.call == "create_module" and err.errno == errno.EEXIST:

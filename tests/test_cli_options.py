@@ -235,10 +235,15 @@ def test_syslog_sends_messages_to_syslog_instead_of_stderr(k: Pyinsmod, tmp_path
 
 
 # -- -x / -X ---------------------------------------------------------------------------------
+def _exports(k: Pyinsmod, module: str) -> set[str]:
+    return {line.split()[1] for line in k.ksyms().splitlines() if f"[{module}]" in line}
+
+
 def test_module_without_ksymtab_exports_all_globals_by_default(k: Pyinsmod) -> None:
-    k.run(k.obj("hello.o"))
-    exported = {line.split()[1] for line in k.ksyms().splitlines() if "[hello]" in line}
-    assert exported == {"hello_count", "hello_whom", "hello_buf", "hello_ops", "hello_weak"}
+    k.run("-y", k.obj("hello.o"))  # -y: without the ksymoops symbols
+    assert _exports(k, "hello") == {
+        "hello_count", "hello_whom", "hello_buf", "hello_ops", "hello_weak"
+    }  # fmt: skip
 
 
 def test_capital_x_is_the_default(k: Pyinsmod) -> None:
@@ -246,8 +251,12 @@ def test_capital_x_is_the_default(k: Pyinsmod) -> None:
     assert "hello_count\t[hello]" in k.ksyms()
 
 
-def test_noexport_exports_nothing(k: Pyinsmod) -> None:
+def test_noexport_exports_nothing_but_the_ksymoops_symbols(k: Pyinsmod) -> None:
     k.run("-x", k.obj("hello.o"))
+    assert {n for n in _exports(k, "hello") if not n.startswith("__insmod_hello_")} == set()
+    assert _exports(k, "hello")  # modutils still made a __ksymtab for the ksymoops symbols
+    k.run("rmmod", "hello")
+    k.run("-x", "-y", k.obj("hello.o"))
     assert "[hello]" not in k.ksyms()
 
 
@@ -267,8 +276,8 @@ def test_prelinked_module_exports_exactly_its_ksymtab(k: Pyinsmod, flag: str) ->
 
 
 def test_module_with_ksymtab_exports_exactly_it_on_the_legacy_path(k: Pyinsmod) -> None:
-    k.run(k.obj("exporter.o"))
-    exported = sorted(line.split()[1] for line in k.ksyms().splitlines() if "[exporter]" in line)
+    k.run("-y", k.obj("exporter.o"))
+    exported = sorted(_exports(k, "exporter"))
     assert exported == ["GPLONLY_exporter_gpl_twice", "exporter_add", "exporter_value"]
 
 

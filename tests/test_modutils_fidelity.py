@@ -6,6 +6,8 @@ Each test names the modutils behaviour it checks; the simulated kernel is the
 
 from __future__ import annotations
 
+import os
+import struct
 import subprocess
 from pathlib import Path
 
@@ -17,6 +19,7 @@ from insmod_py import modstruct as ms
 from insmod_py.backends.sim import SimBackend
 from insmod_py.elf import read_object
 from insmod_py.errors import SymbolError
+from insmod_py.insmod import InsmodOptions, InsmodResult, insmod
 from insmod_py.ksyms import SymbolTable, parse_symbols
 from insmod_py.loader import link, load
 from insmod_py.resolve import unreferenced_undefined
@@ -161,3 +164,104 @@ def test_verbose_says_the_unreferenced_symbol_is_not_needed(built: Path, tmp_pat
     proc = k.run("-v", str(path))
     assert "stext is undefined, but no relocation uses it: not needed" in proc.stderr
     assert k.modules() == ["hello"]
+
+
+# -- ksymoops symbols (-Y, the default, and -y) ---------------------------------------------
+def _exported(linked, word: int) -> dict[str, int]:
+    """name -> value of every entry in the table the legacy header points at."""
+    fields = _header(linked, word)
+    fmt = "<II" if word == 4 else "<QQ"
+    out = {}
+    for i in range(fields["nsyms"]):
+        entry = fields["syms"] - linked.base + 2 * word * i
+        value, name_at = struct.unpack_from(fmt, linked.image, entry)
+        start = name_at - linked.base
+        out[linked.image[start : linked.image.index(0, start)].decode()] = value
+    return out
+
+
+def _dry_run(path: Path, ksyms: Path, *args: str, **opts) -> InsmodResult:
+    options = InsmodOptions(str(path), args=args, dry_run=True, ksyms_path=str(ksyms),
+                            base=0xC8800000, header="legacy", **opts)  # fmt: skip
+    return insmod(options)
+
+
+@pytest.fixture
+def kernel_file(tmp_path: Path) -> Path:
+    path = tmp_path / "ksyms"
+    path.write_text("c0100000 printk\nc0100100 register_chrdev\n")
+    return path
+
+
+def test_ksymoops_symbols_name_object_mtime_version_and_sections(
+    built: Path, tmp_path: Path, kernel_file: Path
+) -> None:
+    """modutils' format: _O<realpath>_M<%08lX mtime>_V<a<<16|b<<8|c> at the module start,
+    _S<section>_L<size> at each of .text/.rodata/.data/.bss with a size; exported with
+    the module's other globals (hello.o has no __ksymtab)."""
+    path = tmp_path / "hello.o"
+    path.write_bytes((built / "i386" / "examples" / "hello.o").read_bytes())
+    os.utime(path, (0x12345678, 0x12345678))
+    linked = _dry_run(path, kernel_file).linked
+    obj = read_object(str(path))
+    exported = _exported(linked, 4)
+    real = os.path.realpath(path)
+    assert exported[f"__insmod_hello_O{real}_M12345678_V132116"] == linked.base  # 2.4.20
+    expected_sections = {
+        f"__insmod_hello_S{name}_L{sec.size}": _section_address(linked, obj, name)
+        for name in (".text", ".rodata", ".data", ".bss")
+        if (sec := obj.section_by_name(name)) is not None and sec.size
+    }
+    assert expected_sections and ".text" in str(expected_sections)
+    assert {n: v for n, v in exported.items() if "_S." in n} == expected_sections
+    assert {"hello_count", "hello_ops"} <= exported.keys()  # the export-all table, as before
+
+    without = _exported(_dry_run(path, kernel_file, ksymoops=False).linked, 4)
+    assert without == {n: v for n, v in exported.items() if not n.startswith("__insmod_")}
+
+
+def test_ksymoops_mtime_is_as_wide_as_the_targets_time_t(built: Path, tmp_path: Path) -> None:
+    path = tmp_path / "hello.o"
+    path.write_bytes((built / "x86_64" / "examples" / "hello.o").read_bytes())
+    os.utime(path, (0x12345678, 0x12345678))
+    kernel = tmp_path / "ksyms"
+    kernel.write_text("ffffffff81000000 T printk\n")
+    options = InsmodOptions(str(path), dry_run=True, ksyms_path=str(kernel),
+                            base=0xFFFFFFFFA0000000, header="legacy")  # fmt: skip
+    names = insmod(options).linked.symbols
+    assert any(n.endswith("_M0000000012345678_V132116") for n in names)
+
+
+def test_ksymoops_symbols_join_an_existing_ksymtab_and_leave_the_sections_alone(
+    built: Path, tmp_path: Path, kernel_file: Path
+) -> None:
+    """exporter.o has a __ksymtab: the header's table is its entries, then the ksymoops
+    ones (modutils extended the section); every section of the object keeps its bytes."""
+    path = built / "i386" / "examples" / "exporter.o"
+    with_oops = _dry_run(path, kernel_file).linked
+    plain = _dry_run(path, kernel_file, ksymoops=False).linked
+    names = list(_exported(with_oops, 4))
+    assert names[:3] == list(_exported(plain, 4))
+    assert all(n.startswith("__insmod_exporter_") for n in names[3:]) and len(names) > 4
+    for piece in plain.layout.pieces:
+        if piece.index >= 0:
+            span = slice(piece.offset, piece.offset + piece.size)
+            assert with_oops.image[span] == plain.image[span], piece.name
+
+
+def test_noexport_still_exports_the_ksymoops_symbols(
+    built: Path, tmp_path: Path, kernel_file: Path
+) -> None:
+    path = built / "i386" / "examples" / "hello.o"
+    names = _exported(_dry_run(path, kernel_file, export_all=False).linked, 4)
+    assert names and all(n.startswith("__insmod_hello_") for n in names)
+    assert _exported(_dry_run(path, kernel_file, export_all=False, ksymoops=False).linked, 4) == {}
+
+
+def test_oops_report_and_ksyms_show_the_ksymoops_symbols(built: Path, tmp_path: Path) -> None:
+    k = Pyinsmod(tmp_path / "state", built / "i386" / "examples")
+    line = k.fails(k.obj("nullderef.o"))
+    assert "<init_module+0x" in line and "(__insmod_nullderef_S.text_L" in line
+    assert "(__insmod" not in k.fails("-y", k.obj("nullderef.o"))
+    k.run(k.obj("hello.o"))
+    assert "__insmod_hello_S.text_L" in k.ksyms()
