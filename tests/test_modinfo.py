@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import objects
 import pytest
+from support import objects
 from support.clirun import Pyinsmod
 
 from insmod_py.elf import read_object

@@ -11,11 +11,12 @@ import struct
 import subprocess
 from pathlib import Path
 
-import objects
 import pytest
-from clirun import Pyinsmod
+from support import objects
+from support.clirun import Pyinsmod
 
 from insmod_py import modstruct as ms
+from insmod_py.arch import by_name
 from insmod_py.backends.sim import SimBackend
 from insmod_py.elf import read_object
 from insmod_py.errors import SymbolError
@@ -23,7 +24,6 @@ from insmod_py.insmod import InsmodOptions, InsmodResult, insmod
 from insmod_py.ksyms import SymbolTable, parse_symbols
 from insmod_py.loader import link, load
 from insmod_py.resolve import unreferenced_undefined
-from insmod_py.toolchain import LD_EMULATION
 
 INIT_AND_EXTRAS = r"""
 int __attribute__((section(".text.init"))) init_module(void) { return 0; }
@@ -134,7 +134,7 @@ def test_symbol_versions_follow_modutils_rule(
 # -- an undefined symbol no relocation uses (binutils 2.40's ld -r -e stext) -----------------
 def _linked_with_entry_stext(src: Path, out: Path, arch: str) -> Path:
     """2.4's Makefile rule for fat.o, msdos.o, vfat.o...: ``ld -r -e stext``."""
-    emulation = LD_EMULATION[arch]
+    emulation = by_name(arch).ld_emulation
     subprocess.run(["ld", "-m", emulation, "-r", "-e", "stext", str(src), "-o", str(out)],
                    check=True, capture_output=True)  # fmt: skip
     return out
