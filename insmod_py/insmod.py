@@ -18,17 +18,22 @@ import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from .elf import ElfObject, read_object
 from .errors import KernelError, LoadError, UsageError
-from .ksyms import SymbolTable, load_symbols
+from .ksymoops import ObjectTag, tag_object
+from .ksyms import SymbolTable, load_symbols, version_rule
 from .loader import DEFAULT_DRY_RUN_BASE, LinkedModule, link, module_name_from_path
 from .loader import load as load_module
 from .messages import Reporter
-from .modinfo import ModInfo, read_modinfo
+from .modinfo import ModInfo, compiled_for, read_modinfo
+from .modstruct import TAINT_FORCED, TAINT_PROPRIETARY
 
-TAINT_PROPRIETARY = 1  # "P": non-GPL-compatible license, or none
-TAINT_FORCED = 2  # "F": loaded with -f over a version mismatch
+if TYPE_CHECKING:
+    from .backends.base import Backend
+    from .params import Assignment
+
 TAINT_URL = "http://www.tux.org/lkml/#export-tainted"
 
 # A release written into a symbol file: "# UTS_RELEASE 2.4.20" or "# Linux version 2.4.20 ..."
@@ -54,6 +59,7 @@ class InsmodOptions:
     probe: bool = False  # -p
     export_all: bool = True  # -X (default) / -x
     lock: bool = False  # -L
+    ksymoops: bool = True  # -Y (default, as modutils' flag_ksymoops) / -y
     defer_missing: bool = False  # --defer-missing
     backend: str = "sim"
     variant: str = "patched"
@@ -105,8 +111,8 @@ def symbol_file_release(path: str) -> str | None:
 def _search_release(text: str) -> re.Match[str] | None:
     """``_RELEASE_HINT.search(text)``, tried only where a line starts with "#".
 
-    The regex engine tries every position; in a 3 MB System.map (which has no
-    comment at all) that took 10 ms, finding the "#"s takes a fraction of one.
+    The regex engine tries every position; a System.map has megabytes and no
+    comment at all, and ``str.find`` skips to the "#"s at C speed.
     """
     pos = text.find("#")
     while pos >= 0:
@@ -136,11 +142,19 @@ def check_version(
     force: bool,
     report: Reporter,
 ) -> int:
-    """modutils' version check; returns TAINT_FORCED when -f overrode a mismatch."""
-    wanted = info.get("kernel_version")
-    if wanted is None:
-        report.info(f"{obj.path} has no kernel_version in .modinfo: version not checked")
-        return 0
+    """modutils' version check; returns TAINT_FORCED when -f overrode a mismatch.
+
+    A module that names no kernel version is refused before anything else, with
+    modutils' message; ``-f`` does not help (modutils refused it before looking at -f).
+    """
+    found = compiled_for(obj, info)
+    if found is None:
+        raise LoadError(
+            "couldn't find the kernel version the module was compiled for "
+            "(no kernel_version in .modinfo)",
+            file=obj.path,
+        )
+    wanted = found[0]
     if release is None:
         report.info(f"{source} names no kernel version: version of {obj.path} not checked")
         return 0
@@ -181,82 +195,164 @@ def insmod(opts: InsmodOptions, report: Reporter | None = None) -> InsmodResult:
 
 
 def _insmod_locked(opts: InsmodOptions, report: Reporter) -> InsmodResult:
+    """modutils' sequence: read, parse parameters, find the kernel's symbols, check
+    the version, then link only (-n, -p) or load."""
     obj = read_object(opts.path)
     report.info(f"Using {opts.path} ({obj.machine_name}, {len(obj.sections)} sections)")
     name = opts.name or module_name_from_path(opts.path)
     info = read_modinfo(obj)
+    arg_string, params = _parameters(obj, info, opts, report)
+    kernel = _kernel_side(obj, opts, report)
+    taint = check_version(
+        obj, info, kernel.release, kernel.source, kernel.table, opts.force, report
+    )
+    if kernel.table is not None:
+        rule = version_rule(info.get("using_checksums"), kernel.table)
+        report.info(f"symbol versions: {rule.describe()}")
+    if report.verbose:
+        from .resolve import unreferenced_undefined
+
+        for unused in unreferenced_undefined(obj):
+            report.info(f"{unused} is undefined, but no relocation uses it: not needed")
+    if opts.probe or opts.dry_run:
+        return _link_only(obj, info, opts, kernel, name, arg_string, params, report)
+    return _load(obj, info, opts, kernel, name, arg_string, params, taint, report)
+
+
+def _parameters(
+    obj: ElfObject, info: ModInfo, opts: InsmodOptions, report: Reporter
+) -> tuple[str, list[Assignment]]:
+    """The ``symbol=value`` arguments as Zippel's argument string and MODULE_PARM values."""
     arg_string, params = "", []
     if opts.args or info.parameters:  # the parameter parser is imported only when used
         from .params import split_arguments
 
         try:
-            arg_string, params = split_arguments(opts.args, info.parameters, obj.word_size)
+            reads_args = bool(obj.symbol_columns.indexes_named({"__module_args"}))
+            arg_string, params = split_arguments(
+                opts.args, info.parameters, obj.word_size, raw_ok=reads_args
+            )
         except LoadError as err:
             raise err.with_file(opts.path) from None
     if params:
         report.info("parameters: " + ", ".join(p.name for p in params))
+    return arg_string, params
 
-    backend = None
-    table: SymbolTable | None = None
-    release: str | None = None
+
+@dataclass
+class _KernelSide:
+    """Where the symbols come from: a symbol file, the backend, or nothing (-n alone)."""
+
+    backend: Backend | None
+    table: SymbolTable | None
+    release: str | None
+    source: str
+
+
+def _kernel_side(obj: ElfObject, opts: InsmodOptions, report: Reporter) -> _KernelSide:
+    """Open the backend (unless -n) and read the kernel's symbols and release."""
+    kernel = _KernelSide(None, None, None, "no symbol source")
     if opts.ksyms_path:
-        table = load_symbols(opts.ksyms_path)
-        release = symbol_file_release(opts.ksyms_path)
-        source = opts.ksyms_path
-        report.info(f"kernel symbols from {source} ({len(table)} symbols)")
+        kernel.table = load_symbols(opts.ksyms_path)
+        kernel.release = symbol_file_release(opts.ksyms_path)
+        kernel.source = opts.ksyms_path
+        report.info(f"kernel symbols from {kernel.source} ({len(kernel.table)} symbols)")
     if not opts.dry_run:
         from .backends.factory import open_backend
 
-        backend = open_backend(
+        kernel.backend = backend = open_backend(
             opts.backend, arch=obj.machine_name, variant=opts.variant, state_dir=opts.state_dir
         )
-        if table is None:
-            table = backend.kernel_symbols()
+        if kernel.table is None:
+            kernel.table = backend.kernel_symbols()
             version_of = getattr(backend, "kernel_version", None)
-            release = version_of() if version_of is not None else os.uname().release
-            source = f"the {opts.backend} kernel"
-            report.info(f"kernel symbols from {source} {release} ({len(table)} symbols)")
-    if table is None:
-        source = "no symbol source"
+            kernel.release = version_of() if version_of is not None else os.uname().release
+            kernel.source = f"the {opts.backend} kernel"
+            report.info(
+                f"kernel symbols from {kernel.source} {kernel.release} "
+                f"({len(kernel.table)} symbols)"
+            )
+    if kernel.table is None:
         report.info("no kernel symbols (-n without --ksyms): only self-contained modules link")
-    taint = check_version(obj, info, release, source, table, opts.force, report)
+    return kernel
 
-    gpl_ok = info.gpl_compatible
-    if opts.probe or opts.dry_run:
-        defer = (lambda names: _fake_traps(obj.machine_name, names)) if opts.defer_missing else None
-        if opts.probe and backend is not None and name in {m.name for m in backend.modules()}:
-            raise LoadError(f"a module named {name} already exists", file=opts.path)
-        linked = link(
-            obj, table or SymbolTable(), lambda size: opts.base, name=name, args=arg_string,
-            header=opts.header, autoclean=opts.autoclean, params=params, gpl_ok=gpl_ok,
-            export_all=opts.export_all, defer=defer,
-        )  # fmt: skip
-        _describe(linked, report)
-        if opts.probe:
-            report.info(f"{opts.path}: probe: {name} would load")
-        return InsmodResult(linked, False, 0, obj.word_size)
 
+def _ksymoops_tag(obj: ElfObject, info: ModInfo, opts: InsmodOptions) -> ObjectTag | None:
+    """What the ksymoops object symbol records (-Y, the default), or None for -y."""
+    if not opts.ksymoops:
+        return None
+    found = compiled_for(obj, info)
+    return tag_object(opts.path, found[1] if found is not None else -1)
+
+
+def _link_only(
+    obj: ElfObject,
+    info: ModInfo,
+    opts: InsmodOptions,
+    kernel: _KernelSide,
+    name: str,
+    arg_string: str,
+    params: list[Assignment],
+    report: Reporter,
+) -> InsmodResult:
+    """-n and -p: link at ``opts.base`` and load nothing (-p also checks the name)."""
+    defer = (lambda names: _fake_traps(obj.machine_name, names)) if opts.defer_missing else None
+    backend = kernel.backend
+    if opts.probe and backend is not None and name in {m.name for m in backend.modules()}:
+        raise LoadError(f"a module named {name} already exists", file=opts.path)
+    linked = link(
+        obj, kernel.table or SymbolTable(), lambda size: opts.base, name=name, args=arg_string,
+        header=opts.header, autoclean=opts.autoclean, params=params, gpl_ok=info.gpl_compatible,
+        export_all=opts.export_all, defer=defer, ksymoops=_ksymoops_tag(obj, info, opts),
+    )  # fmt: skip
+    _describe(linked, report)
+    if opts.probe:
+        report.info(f"{opts.path}: probe: {name} would load")
+    return InsmodResult(linked, False, 0, obj.word_size)
+
+
+def _load(
+    obj: ElfObject,
+    info: ModInfo,
+    opts: InsmodOptions,
+    kernel: _KernelSide,
+    name: str,
+    arg_string: str,
+    params: list[Assignment],
+    taint: int,
+    report: Reporter,
+) -> InsmodResult:
+    """create_module, init_module, and the taint flags the load earned."""
+    backend = kernel.backend
     assert backend is not None
     flags, reason = license_taint(info)
-    if flags:
-        report.warn(f"loading {opts.path} will taint the kernel: {reason}")
-        report.info(f"  See {TAINT_URL} for information about tainted modules")
     taint |= flags
+
+    def record_taint() -> None:
+        # modutils warned and wrote /proc/sys/kernel/tainted once the symbols resolved,
+        # before create_module: a module that then fails to load has tainted the kernel
+        if flags:
+            report.warn(f"loading {opts.path} will taint the kernel: {reason}")
+            report.info(f"  See {TAINT_URL} for information about tainted modules")
+        if taint and hasattr(backend, "add_taint"):
+            backend.add_taint(taint)
+
     try:
         linked = load_module(
-            obj, backend, name=name, args=arg_string, header=opts.header, symbols=table,
-            autoclean=opts.autoclean, params=params, gpl_ok=gpl_ok,
+            obj, backend, name=name, args=arg_string, header=opts.header, symbols=kernel.table,
+            autoclean=opts.autoclean, params=params, gpl_ok=info.gpl_compatible,
             export_all=opts.export_all, defer_missing=opts.defer_missing,
-            on_link=lambda lm: _describe(lm, report),
+            on_link=lambda lm: _describe(lm, report), before_create=record_taint,
+            ksymoops=_ksymoops_tag(obj, info, opts),
         )  # fmt: skip
     except KernelError as err:
         if opts.lock and err.call == "create_module" and err.errno == errno.EEXIST:
             # modutils with -L: another insmod of the same module just did the work
             report.info(f"{name} already exists: assuming a simultaneous load did it")
             return InsmodResult(None, False, 0, obj.word_size)
+        if err.call == "create_module" and err.errno == errno.EEXIST:
+            raise LoadError(f"a module named {name} already exists", file=opts.path) from None
         raise
-    if taint and hasattr(backend, "add_taint"):
-        backend.add_taint(taint)
     report.info(f"{name} loaded at {linked.base:#x}, {linked.size} bytes")
     return InsmodResult(linked, True, taint, obj.word_size)
 

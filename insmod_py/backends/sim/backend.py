@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TypeVar
 
+from ...arch import DEFAULT
 from ...deferred import DeferredRelocs
 from ...ksyms import SymbolTable
 from ..base import ImageInfo, ModuleInfo
@@ -27,7 +28,7 @@ class SimBackend:
     def __init__(
         self,
         state_dir: str | None = None,
-        arch: str = "i386",
+        arch: str = DEFAULT.name,
         variant: str = "patched",
         *,
         privileged: bool = True,

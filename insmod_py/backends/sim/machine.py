@@ -19,17 +19,16 @@ from dataclasses import dataclass
 from insmod_py import modstruct
 from insmod_py.backends.base import Region
 
+from ... import ksymoops
+from ...arch import PAGE, Machine, SimKernelMap, VaList, by_name
 from . import traps
 from .printf import ArgSource
 from .services import (
-    PAGE,
     PDA_OFFSET,
     Heap,
     KernelRuntime,
-    Layout,
     Oops,
     kernel_exports,
-    layout,
     native_code,
     service_at,
 )
@@ -68,13 +67,13 @@ def run_function(
     loops 5-40x slower, so ``budget=0`` turns it off and leaves ``timeout``
     (seconds) as the only bound.
     """
-    lay = layout(arch)
+    target = by_name(arch)
     if runtime.arch and runtime.arch != arch:
         raise ValueError(f"kernel runtime belongs to {runtime.arch}, not {arch}")
     runtime.arch = arch
     runtime.log = []
     runtime.jiffies += 1  # time passes between syscalls
-    machine = _Machine(lay, modules, runtime)
+    machine = _Machine(target, modules, runtime)
     try:
         return machine.run(entry, args, budget, timeout)
     finally:
@@ -99,38 +98,33 @@ _INTERRUPTS = {
 class _Machine:
     """One engine for one call; holds the state the hooks share."""
 
-    def __init__(self, lay: Layout, modules: list[MappedModule], runtime: KernelRuntime) -> None:
+    def __init__(self, arch: Machine, modules: list[MappedModule], runtime: KernelRuntime) -> None:
         import unicorn as u
         import unicorn.x86_const as x
 
+        lay = arch.sim_kernel
         self.u, self.x, self.lay, self.modules, self.runtime = u, x, lay, modules, runtime
-        self.bits = 8 * lay.word
-        self.mask = (1 << self.bits) - 1
+        self.arch = arch
+        self.bits = arch.bits
+        self.mask = arch.address_mask
         self.failure: BaseException | None = None
         self.started = False
         self.fault: tuple[int, int, int] | None = None  # (access type, address, pc)
-        if lay.word == 4:
-            self.SP, self.PC, self.AX = x.UC_X86_REG_ESP, x.UC_X86_REG_EIP, x.UC_X86_REG_EAX
-            self.ARGREGS: tuple[int, ...] = ()
-            self.pc_name = "EIP"
-        else:
-            self.SP, self.PC, self.AX = x.UC_X86_REG_RSP, x.UC_X86_REG_RIP, x.UC_X86_REG_RAX
-            self.ARGREGS = (
-                x.UC_X86_REG_RDI,
-                x.UC_X86_REG_RSI,
-                x.UC_X86_REG_RDX,
-                x.UC_X86_REG_RCX,
-                x.UC_X86_REG_R8,
-                x.UC_X86_REG_R9,
-            )
-            self.pc_name = "RIP"
+        emu = arch.emulator
+
+        def reg(name: str) -> int:
+            return getattr(x, f"UC_X86_REG_{name.upper()}")
+
+        self.SP, self.PC, self.AX = reg(emu.sp), reg(emu.pc), reg(emu.ret)
+        self.ARGREGS: tuple[int, ...] = tuple(reg(r) for r in emu.arg_registers)
+        self.pc_name = emu.pc_name
         self.kmalloc = Heap(lay.kmalloc_base, lay.kmalloc_size, _sizes(runtime.kmalloc))
         self.vmalloc = Heap(lay.vmalloc_base, lay.vmalloc_size, _sizes(runtime.vmalloc))
         self._symbols()
         self._protect()
         self.fixups = self._exception_fixups()
-        uc = u.Uc(u.UC_ARCH_X86, u.UC_MODE_32 if lay.word == 4 else u.UC_MODE_64)
-        if lay.word == 8:
+        uc = u.Uc(u.UC_ARCH_X86, getattr(u, emu.unicorn_mode))
+        if emu.virtual_tlb:
             uc.ctl_set_tlb_mode(u.UC_TLB_VIRTUAL)  # else addresses are cut to 52 bits
         self.uc = uc
         self._map()
@@ -140,9 +134,14 @@ class _Machine:
 
     def _symbols(self) -> None:
         spans = []
+        self.oops_sections: dict[str, list[tuple[int, int, str]]] = {}
         for m in self.modules:
             end = m.base + len(m.memory)
-            syms = sorted((a, n) for a, n in m.symbols if n and m.base <= a < end)
+            inside = [(a, n) for a, n in m.symbols if n and m.base <= a < end]
+            # insmod's ksymoops section symbols name no code: they annotate, never win
+            sections = [(a, ksymoops.section_of(n), n) for a, n in inside]
+            self.oops_sections[m.name] = [(a, s[1], n) for a, s, n in sections if s]
+            syms = sorted((a, n) for a, s, n in sections if not s)
             spans.append((m.base, m.base + len(m.memory), m, [a for a, _ in syms], syms))
         spans.sort(key=lambda s: s[0])
         for (_, end, a, *_), (start, _, b, *_) in itertools.pairwise(spans):
@@ -210,11 +209,11 @@ class _Machine:
         self.mapped_starts = [m[0] for m in self.mapped]
 
         uc.mem_write(lay.stub_base, b"\xc3" * PAGE)  # every stub slot is a `ret`
-        for off, code in native_code(lay.arch).items():
+        for off, code in native_code(self.arch.name).items():
             uc.mem_write(lay.native_base + off, code)
         word = lay.word
         uc.mem_write(lay.data_base, (self.runtime.jiffies & self.mask).to_bytes(word, "little"))
-        if word == 8:  # 2.4 x86_64 `current` is %gs:0 (the PDA), not the stack mask
+        if self.arch.emulator.current_in_pda:  # `current` is %gs:0, not the stack mask
             pda = lay.data_base + PDA_OFFSET
             top = lay.stack_base + lay.stack_size
             words = (lay.stack_base, 0, pda, top)  # pcurrent, data_offset, me, kernelstack
@@ -334,7 +333,7 @@ class _Machine:
             raise self.failure
         pc = uc.reg_read(self.PC)
         if pc != lay.sentinel:
-            name = self.where(entry).strip("<>").removesuffix("+0x0")
+            name = self.where(entry, ksymoops=False).strip("<>").removesuffix("+0x0")
             if time.monotonic() - began >= timeout:
                 limit = f"{timeout:g} seconds"
             else:
@@ -391,7 +390,7 @@ class _Machine:
 
     def _trap(self, addr: int) -> str | None:
         """ "unresolved symbol NAME (...)" when ``addr`` is a deferred symbol's trap."""
-        name = traps.name_at(self.lay.arch, addr, getattr(self.runtime, "trap_names", {}))
+        name = traps.name_at(self.arch.name, addr, getattr(self.runtime, "trap_names", {}))
         if name is None:
             return None
         return f"unresolved symbol {name} (deferred, provider not loaded)"
@@ -430,16 +429,25 @@ class _Machine:
             return self.spans[i]
         return None
 
-    def where(self, addr: int) -> str:
-        """``<symbol+0xoff>`` for a module or kernel address, else the bare hex address."""
+    def where(self, addr: int, ksymoops: bool = True) -> str:
+        """``<symbol+0xoff>`` for a module or kernel address, else the bare hex address.
+
+        In a module loaded with ksymoops symbols, the one of the section holding
+        the address follows (unless ``ksymoops`` is False):
+        ``<init_module+0x5> (__insmod_hello_S.text_L277+0x25)``.
+        """
         span = self._span(addr)
         if span is not None:
             start, _, m, addrs, syms = span
             i = bisect_right(addrs, addr) - 1
+            sections = self.oops_sections.get(m.name, ()) if ksymoops else ()
+            oops = next(
+                (f" ({n}+{addr - a:#x})" for a, size, n in sections if a <= addr < a + size), ""
+            )
             if i >= 0:
                 base, name = syms[i]
-                return f"<{name}+{addr - base:#x}>"
-            return f"<{m.name}+{addr - start:#x}>"
+                return f"<{name}+{addr - base:#x}>{oops}"
+            return f"<{m.name}+{addr - start:#x}>{oops}"
         svc = service_at(self.lay, addr & ~15)
         if svc is not None:
             off = addr & 15
@@ -488,7 +496,7 @@ def _sizes(heap: dict[int, bytes]) -> dict[int, int]:
     return {a: len(d) for a, d in heap.items()}
 
 
-def _paging_oops(lay: Layout, addr: int, eip: str) -> Oops:
+def _paging_oops(lay: SimKernelMap, addr: int, eip: str) -> Oops:
     if addr < PAGE:
         what = "unable to handle kernel NULL pointer dereference"
     else:
@@ -501,15 +509,15 @@ class _Call:
 
     def __init__(self, machine: _Machine, sp: int, caller: int) -> None:
         self.m = machine
-        self.layout = machine.lay
+        self.kernel_map = machine.lay
         self.runtime = machine.runtime
         self.kmalloc, self.vmalloc = machine.kmalloc, machine.vmalloc
         self.sp, self.caller = sp, caller
 
     def _stack_word(self, i: int) -> int:
         """The i-th word above the return address."""
-        addr = self.sp + self.layout.word * (i + 1)
-        return int.from_bytes(self.read(addr, self.layout.word), "little")
+        addr = self.sp + self.kernel_map.word * (i + 1)
+        return int.from_bytes(self.read(addr, self.kernel_map.word), "little")
 
     def arg(self, i: int) -> int:
         regs = self.m.ARGREGS
@@ -522,7 +530,7 @@ class _Call:
         word_bits = self.m.bits
 
         def next_int(bits: int) -> int:
-            if bits > word_bits:  # i386 long long: two stack words, low first
+            if bits > word_bits:  # long long on a 32-bit machine: two words, low first
                 lo, hi = self.arg(pos[0]), self.arg(pos[0] + 1)
                 pos[0] += 2
                 return lo | hi << 32
@@ -533,8 +541,7 @@ class _Call:
         return self._source(next_int)
 
     def va_list(self, ap: int) -> ArgSource:
-        word = self.layout.word
-        if word == 4:  # i386: a pointer to the next stack word
+        if self.m.arch.emulator.va_list is VaList.STACK:  # a pointer to the next stack word
             cur = [ap]
 
             def next_int(bits: int) -> int:
@@ -544,7 +551,7 @@ class _Call:
                 return value & ((1 << bits) - 1)
 
             return self._source(next_int)
-        # x86_64: {u32 gp_offset, u32 fp_offset, void *overflow_arg_area, void *reg_save_area}
+        # SysV: {u32 gp_offset, u32 fp_offset, void *overflow_arg_area, void *reg_save_area}
         raw = self.read(ap, 24)
         state = [
             int.from_bytes(raw[0:4], "little"),

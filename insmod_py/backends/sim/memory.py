@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from ... import modstruct
+from ...arch import by_name
 from ..base import Region
 
 PAGE_SIZE = 4096
@@ -37,22 +38,15 @@ class ArchParams:
 
 
 def arch_params(arch: str) -> ArchParams:
-    """The module area comes from the services' address map, so the two never overlap."""
-    from . import services
-
-    lay = services.layout(arch)  # ValueError for an unknown arch
-    start, end = lay.module_area
-    # &kernel_module: the last slot of the kernel data page (only its address is ever used)
-    kernel_module = lay.data_base + services.PAGE - 0x100
-    guard, strict = MODULE_PLACEMENT[arch]
-    return ArchParams(arch, lay.word, start, end, kernel_module, guard, strict)
-
-
-# 2.4's module_map, as the real 2.4.37.11 kernels place modules: i386's is vmalloc, which
-# leaves a guard page after each area and takes a hole that fits exactly; x86_64's
-# (arch/x86_64/mm/modutil.c) leaves no guard page but wants `addr + size < next`.
-MODULE_PLACEMENT = {"i386": (4096, False), "x86_64": (0, True)}
-MODULE_GUARD = {arch: guard for arch, (guard, _) in MODULE_PLACEMENT.items()}
+    """The module area comes from the simulated kernel's address map, so the two never
+    overlap."""
+    machine = by_name(arch)  # ValueError for an unknown arch
+    kmap = machine.sim_kernel
+    start, end = kmap.module_area
+    return ArchParams(
+        arch, machine.word_size, start, end, kmap.kernel_module, kmap.module_guard,
+        kmap.module_strict_fit,
+    )  # fmt: skip
 
 
 _SIGNED_KINDS = frozenset({"atomic", "int", "long"})
