@@ -21,7 +21,7 @@ from pathlib import Path
 from .machines import KernelMachine
 
 # Bump when the build steps or the entry layout change.
-BUILD_VERSION = "1"
+BUILD_VERSION = "2"
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 PATCH_DIR = PACKAGE_DIR / "patches"
