@@ -288,3 +288,12 @@ def test_install_keeps_an_entry_already_in_place(tmp_path):
     (staging / "build.json").write_text("second")
     cache.install(staging, final)
     assert (final / "build.json").read_text() == "first"
+
+
+def test_stale_scratch_trees_are_removed_under_the_lock(tmp_path):
+    (tmp_path / ".build-i386-abc" / "linux").mkdir(parents=True)
+    (tmp_path / ".build-x86_64-def").mkdir()
+    with cache.arch_lock(tmp_path, "i386"):
+        cache.remove_stale_builds(tmp_path, "i386")
+    assert not (tmp_path / ".build-i386-abc").exists()
+    assert (tmp_path / ".build-x86_64-def").exists()  # another arch's builder may be running

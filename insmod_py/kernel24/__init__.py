@@ -123,6 +123,7 @@ def build_kernel(
     if found is not None:
         return found
     with cache.arch_lock(root, arch):
+        cache.remove_stale_builds(root, arch)
         missing = [v for v in VARIANTS if _find(machine, v, src, root) is None]
         if variant in missing:
             build_variants(machine, missing, src, root, log)
