@@ -297,3 +297,19 @@ def test_stale_scratch_trees_are_removed_under_the_lock(tmp_path):
         cache.remove_stale_builds(tmp_path, "i386")
     assert not (tmp_path / ".build-i386-abc").exists()
     assert (tmp_path / ".build-x86_64-def").exists()  # another arch's builder may be running
+
+
+def test_prune_removes_only_entries_of_older_keys(tmp_path, monkeypatch):
+    monkeypatch.setenv("PYINSMOD_CACHE", str(tmp_path))
+    root = kernel24.cache_root()
+    sha = kernel24.source_tarball().sha256
+    current = cache.entry_dir(
+        root, "i386", "patched", cache.key(machines.MACHINES["i386"], "patched", sha)
+    )
+    old = root / "x86_64-unpatched-0123456789abcdef"
+    foreign = root / "i386-allmod-0123456789abcdef"  # another tool's directory
+    for d in (current, old, foreign):
+        d.mkdir(parents=True)
+        (d / "build.json").write_text("{}")
+    assert kernel24.prune() == [old]
+    assert current.is_dir() and foreign.is_dir() and not old.exists()

@@ -9,6 +9,8 @@ module's ``struct module_new`` header.  :func:`find_kernel` only looks in the ca
 from __future__ import annotations
 
 import json
+import re
+import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +24,7 @@ VARIANTS = cache.VARIANTS
 
 __all__ = [
     "ARCHES", "VARIANTS", "VERSION", "Kernel24Error", "KernelBuild", "build_kernel",
-    "cache_root", "find_kernel", "source_tarball",
+    "cache_root", "find_kernel", "prune", "source_tarball",
 ]  # fmt: skip
 
 cache_root = cache.cache_root
@@ -131,3 +133,25 @@ def build_kernel(
     if result is None:  # pragma: no cover - build_variants installs it or raises
         raise Kernel24Error(f"{arch} {variant}: the build left no cache entry")
     return result
+
+
+def prune(*, source: Path | None = None) -> list[Path]:
+    """Remove this cache's entries that no current build uses (older keys); return them.
+
+    Without a tarball at hand the current keys are unknown, and nothing is removed.
+    """
+    root = cache_root()
+    src = locate(source, _download_dir(root))
+    if src is None or not root.is_dir():
+        return []
+    removed = []
+    for arch, machine in MACHINES.items():
+        keep = {cache.entry_dir(root, arch, v, cache.key(machine, v, src.sha256)) for v in VARIANTS}
+        entry_name = re.compile(rf"{re.escape(arch)}-({'|'.join(VARIANTS)})-[0-9a-f]{{16}}")
+        with cache.arch_lock(root, arch):
+            for entry in sorted(root.iterdir()):
+                ours = entry_name.fullmatch(entry.name) and (entry / MANIFEST).is_file()
+                if ours and entry not in keep:
+                    shutil.rmtree(entry)
+                    removed.append(entry)
+    return removed
