@@ -15,9 +15,10 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..arch import NAMES as ARCHES
+from ..arch import Machine, by_name
 from . import cache
 from .build import INCLUDE_PLACEHOLDER, MANIFEST, Log, build_variants
-from .machines import ARCHES, MACHINES, KernelMachine
 from .source import VERSION, Kernel24Error, Source, download, locate
 
 VARIANTS = cache.VARIANTS
@@ -75,16 +76,16 @@ class KernelBuild:
         )
 
 
-def _machine(arch: str, variant: str) -> KernelMachine:
-    if arch not in MACHINES:
+def _machine(arch: str, variant: str) -> Machine:
+    if arch not in ARCHES:
         raise Kernel24Error(f"unknown architecture {arch!r} (one of: {', '.join(ARCHES)})")
     if variant not in VARIANTS:
         raise Kernel24Error(f"unknown kernel variant {variant!r} (one of: {', '.join(VARIANTS)})")
-    return MACHINES[arch]
+    return by_name(arch)
 
 
-def _find(machine: KernelMachine, variant: str, src: Source, root: Path) -> KernelBuild | None:
-    entry = cache.entry_dir(root, machine.arch, variant, cache.key(machine, variant, src.sha256))
+def _find(machine: Machine, variant: str, src: Source, root: Path) -> KernelBuild | None:
+    entry = cache.entry_dir(root, machine.name, variant, cache.key(machine, variant, src.sha256))
     return KernelBuild.load(entry) if (entry / MANIFEST).is_file() else None
 
 
@@ -145,7 +146,8 @@ def prune(*, source: Path | None = None) -> list[Path]:
     if src is None or not root.is_dir():
         return []
     removed = []
-    for arch, machine in MACHINES.items():
+    for arch in ARCHES:
+        machine = by_name(arch)
         keep = {cache.entry_dir(root, arch, v, cache.key(machine, v, src.sha256)) for v in VARIANTS}
         entry_name = re.compile(rf"{re.escape(arch)}-({'|'.join(VARIANTS)})-[0-9a-f]{{16}}")
         with cache.arch_lock(root, arch):
