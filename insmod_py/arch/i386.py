@@ -1,6 +1,14 @@
 """i386 (EM_386): ELFCLASS32, SHT_REL, 4-byte words, the 2.4 kernel at 0xC0000000."""
 
-from .machine import KERNEL24_CFLAGS, Emulator, Kernel24Recipe, Machine, SimKernelMap, VaList
+from .machine import (
+    KERNEL24_CFLAGS,
+    Emulator,
+    Kernel24Recipe,
+    Machine,
+    QemuRecipe,
+    SimKernelMap,
+    VaList,
+)
 
 WORD = 4
 
@@ -70,5 +78,12 @@ MACHINE = Machine(
         asflags=("--32",),
         patches=("gcc12-compiler.patch", "i386-asmlinkage.patch"),
         bzimage="arch/i386/boot/bzImage",
+    ),
+    qemu=QemuRecipe(
+        binary="qemu-system-i386",
+        cpu="pentium2",  # a CPU the 686 kernel knows
+        append="",
+        agent_header="sys-i386.h",
+        agent_cflags=("-m32",),
     ),
 )

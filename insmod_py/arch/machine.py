@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import Enum
 from typing import TYPE_CHECKING
 
@@ -136,6 +136,17 @@ class Kernel24Recipe:
 
 
 @dataclass(frozen=True)
+class QemuRecipe:
+    """How ``backends/qemu`` boots this machine's real 2.4 kernel and builds its guest agent."""
+
+    binary: str  # the qemu system emulator
+    cpu: str  # -cpu (TCG; 2.4 did not boot under this host's KVM)
+    append: str  # kernel command line beyond what every machine gets
+    agent_header: str  # kernel24/agent/<this>: system call numbers and entry code
+    agent_cflags: tuple[str, ...]  # gcc flags of the agent beyond the common ones
+
+
+@dataclass(frozen=True)
 class Machine:
     """One architecture, as every layer of the loader sees it."""
 
@@ -164,11 +175,8 @@ class Machine:
     # -- the real 2.4.37.11 kernel (insmod_py.kernel24)
     kernel24: Kernel24Recipe
 
-    # -- a real 2.4 kernel under qemu: not used yet, filled in by the backend that boots one
-    qemu_binary: str | None = None  # e.g. qemu-system-i386
-    qemu_cpu_flags: tuple[str, ...] = ()
-    real_module_base: int | None = None  # first address the real create_module returns
-    guest_agent_cflags: tuple[str, ...] = field(default=())  # gcc flags of the guest agent
+    # -- that kernel under qemu, with the guest agent as /init (backends/qemu)
+    qemu: QemuRecipe
 
     @property
     def bits(self) -> int:

@@ -1,6 +1,14 @@
 """x86_64 (EM_X86_64): ELFCLASS64, SHT_RELA, 8-byte words, -mcmodel=kernel modules."""
 
-from .machine import KERNEL24_CFLAGS, Emulator, Kernel24Recipe, Machine, SimKernelMap, VaList
+from .machine import (
+    KERNEL24_CFLAGS,
+    Emulator,
+    Kernel24Recipe,
+    Machine,
+    QemuRecipe,
+    SimKernelMap,
+    VaList,
+)
 
 WORD = 8
 
@@ -70,5 +78,15 @@ MACHINE = Machine(
         asflags=(),
         patches=("gcc12-compiler.patch", "x86_64-gcc12-boot.patch"),
         bzimage="arch/x86_64/boot/bzImage",
+    ),
+    qemu=QemuRecipe(
+        binary="qemu-system-x86_64",
+        # qemu64 is an AMD CPU, for which qemu adds an e820 entry near 1 TB; 2.4 x86_64
+        # direct-maps up to the highest entry and panics "Cannot find space for the kernel
+        # page tables"
+        cpu="qemu64,vendor=GenuineIntel",
+        append="nmi_watchdog=0",  # its boot-time test of the NMI watchdog only costs time
+        agent_header="sys-x86_64.h",
+        agent_cflags=("-m64", "-mgeneral-regs-only"),  # the kernel need not save SSE state
     ),
 )

@@ -13,10 +13,11 @@ import errno as E
 import struct
 from pathlib import Path
 
+from ... import modstruct as ms
 from ...errors import KernelError, LoadError
 from ...fsutil import atomic_write
 from ...ksyms import KernelSymbol, SymbolTable
-from ...modstruct import KERNEL_SYM_NAME_LEN, QM_DEPS, QM_INFO, QM_MODULES, QM_REFS, QM_SYMBOLS
+from ...modstruct import QM_DEPS, QM_INFO, QM_MODULES, QM_REFS, QM_SYMBOLS
 from ..base import ImageInfo, ModuleInfo
 from .protocol import Channel, GuestDied, Op, ProtocolError, Reply, encode_str
 from .vm import KERNEL_SYMBOLS_CACHE, Vm, VmError, VmStatus
@@ -62,7 +63,7 @@ class QemuBackend:
         self.variant = variant
         self.vm = Vm(state_dir if state_dir is not None else default_state_dir(), arch, variant)
         self.word_size = self.vm.machine.word_size
-        self._mask = (1 << (8 * self.word_size)) - 1
+        self._mask = self.vm.machine.address_mask
         self._channel: Channel | None = None
         self._release: str | None = None
         self._timeout = timeout
@@ -236,9 +237,8 @@ class QemuBackend:
 
     def _query_info(self, name: str) -> tuple[int, int, int, int]:
         data, _ = self._query(name, QM_INFO)
-        fmt = "<3Qq" if self.word_size == 8 else "<3Ii"
-        addr, size, flags, usecount = struct.unpack_from(fmt, data)
-        return addr, size, flags, usecount
+        info = ms.parse(self.word_size, "module_info", data)
+        return info["addr"], info["size"], info["flags"], info["usecount"]
 
     def _query_symbols(self, name: str | None) -> list[KernelSymbol]:
         """QM_SYMBOLS: ``nsyms`` (value, name offset) word pairs, then the strings."""
@@ -246,7 +246,7 @@ class QemuBackend:
         return self._parse_symbols(data, nsyms, name)
 
     def _parse_symbols(self, data: bytes, nsyms: int, name: str | None) -> list[KernelSymbol]:
-        pair = struct.Struct("<QQ" if self.word_size == 8 else "<II")
+        pair = struct.Struct("<" + 2 * self.vm.machine.word_format)
         symbols = []
         for value, offset in pair.iter_unpack(data[: nsyms * pair.size]):
             end = data.find(b"\0", offset)
@@ -259,13 +259,11 @@ class QemuBackend:
         reply = self.request(Op.GET_KERNEL_SYMS, struct.pack("<I", 1), "get_kernel_syms")
         if -4096 < reply.ret < 0:
             raise KernelError("get_kernel_syms", -reply.ret)
-        entry = struct.Struct(("<Q" if self.word_size == 8 else "<I") + f"{KERNEL_SYM_NAME_LEN}s")
-        size = self.word_size + KERNEL_SYM_NAME_LEN
-        size += -size % self.word_size  # tail padding: 72 bytes on x86_64
+        size = ms.sizeof(self.word_size, "kernel_sym")
         rows = []
         for i in range(reply.ret):
-            value, raw = entry.unpack_from(reply.data, i * size)
-            rows.append((value, raw.split(b"\0", 1)[0].decode("latin-1")))
+            sym = ms.parse(self.word_size, "kernel_sym", reply.data, i * size)
+            rows.append((sym["value"], sym["name"].decode("latin-1")))
         return rows
 
     def get_kernel_syms_count(self) -> int:

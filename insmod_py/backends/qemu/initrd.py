@@ -12,14 +12,36 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from ...arch import Machine
 from ...errors import LoadError
 from ...fsutil import atomic_write
 from ...toolchain import REPO_ROOT
-from .machines import AGENT_COMMON_CFLAGS, QemuMachine
 
 AGENT_DIR = REPO_ROOT / "kernel24" / "agent"
 AGENT_SOURCE = AGENT_DIR / "agent.c"
 INSTALL_HINT = "apt-get install qemu-system-x86 genext2fs"
+
+# The agent on every machine: static, no libc, no PIE (2.4's ELF loader knows ET_EXEC
+# only), no stack protector or CET (no TLS and no such instructions in 2.4), no builtins
+# or loop idioms turned into library calls, one LOAD segment per permission without the
+# 4 KB-separated code layout of newer binutils.  The machine adds its own (Machine.qemu).
+AGENT_COMMON_CFLAGS: tuple[str, ...] = (
+    "-static",
+    "-nostdlib",
+    "-ffreestanding",
+    "-fno-builtin",
+    "-fno-pie",
+    "-no-pie",
+    "-fno-stack-protector",
+    "-fcf-protection=none",
+    "-fno-asynchronous-unwind-tables",
+    "-fno-tree-loop-distribute-patterns",
+    "-Os",
+    "-Wall",
+    "-Wl,--build-id=none",
+    "-Wl,-z,noseparate-code",
+    "-Wl,-z,norelro",
+)
 
 # genext2fs device table: name type mode uid gid major minor start inc count.  The root
 # is mounted read-only, so every directory the agent mounts on must be in the image.
@@ -48,22 +70,22 @@ def cache_root() -> Path:
     return (Path(xdg) if xdg else Path.home() / ".cache") / "pyinsmod"
 
 
-def _agent_command(machine: QemuMachine, output: Path) -> list[str]:
+def _agent_command(machine: Machine, output: Path) -> list[str]:
     return [
         "gcc",
         *AGENT_COMMON_CFLAGS,
-        *machine.agent_cflags,
+        *machine.qemu.agent_cflags,
         "-include",
-        str(AGENT_DIR / machine.agent_header),
+        str(AGENT_DIR / machine.qemu.agent_header),
         "-o",
         str(output),
         str(AGENT_SOURCE),
     ]
 
 
-def _key(machine: QemuMachine) -> str:
+def _key(machine: Machine) -> str:
     digest = hashlib.sha256()
-    for path in (AGENT_SOURCE, AGENT_DIR / machine.agent_header):
+    for path in (AGENT_SOURCE, AGENT_DIR / machine.qemu.agent_header):
         digest.update(path.read_bytes())
     digest.update(repr(_agent_command(machine, Path("-"))).encode())
     digest.update(DEVICE_TABLE.encode())
@@ -82,9 +104,9 @@ def _run(cmd: list[str], what: str) -> None:
         raise LoadError(f"{what}: {cmd[0]}: {last}")
 
 
-def agent_initrd(machine: QemuMachine) -> Path:
+def agent_initrd(machine: Machine) -> Path:
     """The cached initrd for ``machine``, built first if needed."""
-    directory = cache_root() / "agent" / f"{machine.arch}-{_key(machine)}"
+    directory = cache_root() / "agent" / f"{machine.name}-{_key(machine)}"
     image = directory / "initrd.img"
     if image.exists():
         return image
@@ -96,7 +118,7 @@ def agent_initrd(machine: QemuMachine) -> Path:
     root = work / "root"
     try:
         root.mkdir(parents=True)
-        _run(_agent_command(machine, root / "init"), f"building the {machine.arch} guest agent")
+        _run(_agent_command(machine, root / "init"), f"building the {machine.name} guest agent")
         table = work / "devices"
         table.write_text(DEVICE_TABLE.replace(" ", "\t"))
         blocks = (root / "init").stat().st_size // 1024 + 256

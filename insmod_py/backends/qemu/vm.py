@@ -31,9 +31,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from ...arch import NAMES, Machine, by_name
 from ...errors import LoadError
 from .initrd import INSTALL_HINT, agent_initrd
-from .machines import QEMU_MACHINES, QemuMachine
 from .protocol import Channel, Op, ProtocolError
 
 BOOT_TIMEOUT = 120.0  # a loaded 2-core machine boots x86_64 2.4 in a few seconds
@@ -74,9 +74,10 @@ class Vm:
     """The VM of one (state directory, arch, variant)."""
 
     def __init__(self, state_dir: str, arch: str, variant: str) -> None:
-        if arch not in QEMU_MACHINES:
-            raise LoadError(f"qemu backend: unsupported architecture {arch!r}")
-        self.machine: QemuMachine = QEMU_MACHINES[arch]
+        try:
+            self.machine: Machine = by_name(arch)
+        except ValueError:
+            raise LoadError(f"qemu backend: unsupported architecture {arch!r}") from None
         self.arch = arch
         self.variant = variant
         self.state_dir = Path(state_dir)
@@ -225,10 +226,10 @@ class Vm:
     # -- boot and stop -------------------------------------------------------------------------
 
     def _qemu_command(self, bzimage: Path, initrd: Path) -> list[str]:
-        m = self.machine
+        m = self.machine.qemu
         append = f"console=ttyS0 root=/dev/ram0 init=/init ramdisk_size=16384 panic=1 {m.append}"
         return [
-            m.qemu,
+            m.binary,
             "-kernel", str(bzimage), "-initrd", str(initrd), "-append", append.strip(),
             "-m", str(MEMORY_MB), "-cpu", m.cpu, "-display", "none", "-no-reboot",
             "-net", "none", "-monitor", "unix:monitor.sock,server=on,wait=off",
@@ -240,8 +241,8 @@ class Vm:
 
     def boot(self, bzimage: Path, initrd: Path | None = None) -> Channel:
         """Start qemu detached and wait for the agent's HELLO; the caller holds the lock."""
-        if shutil.which(self.machine.qemu) is None:
-            raise VmError(f"{self.machine.qemu} not found; install it with: {INSTALL_HINT}")
+        if shutil.which(self.machine.qemu.binary) is None:
+            raise VmError(f"{self.machine.qemu.binary} not found; install it with: {INSTALL_HINT}")
         initrd = initrd or agent_initrd(self.machine)
         self._clear()
         with contextlib.suppress(OSError):
@@ -257,11 +258,11 @@ class Vm:
         )
         if proc.returncode != 0:
             last = (proc.stderr.strip().splitlines() or ["failed"])[-1]
-            raise VmError(f"{self.machine.qemu} did not start: {last}")
+            raise VmError(f"{self.machine.qemu.binary} did not start: {last}")
         try:
             pid = int(Path(self._pid_path()).read_text().strip())
         except (OSError, ValueError):
-            raise VmError(f"{self.machine.qemu} started but wrote no pid file") from None
+            raise VmError(f"{self.machine.qemu.binary} started but wrote no pid file") from None
         self.pid_file.write_text(f"{pid}\n")
         try:
             channel, hello = self._first_hello(start)
@@ -368,7 +369,7 @@ def running_arches(state_dir: str | None) -> list[str]:
 
     root = Path(state_dir if state_dir is not None else default_state_dir())
     found = []
-    for arch in QEMU_MACHINES:
+    for arch in NAMES:
         if any(
             Vm(str(root), arch, v).status().state == "running" for v in ("unpatched", "patched")
         ):
