@@ -284,11 +284,6 @@ SCENARIO_CASES = [
     for name in SCENARIOS
     if not (name in ("new_header", "module_new_name_off_the_end") and variant == "unpatched")
 ]
-# The patched kernel (kernel24's version of Zippel's change) skips 2.4's re-read of the
-# name for a struct module_new, so a name without its NUL inside the module loads and the
-# next read of /proc/modules oopses; the simulated kernel refuses it (EINVAL, "name out of
-# bounds").  Which one Zippel's kernel should be is for the kernel24 patch to settle.
-KNOWN_DIFFERENCES = {"module_new_name_off_the_end"}
 
 
 @pytest.mark.parametrize(("arch", "variant", "name"), SCENARIO_CASES)
@@ -296,8 +291,6 @@ def test_scenario_real_kernel_agrees(
     request: pytest.FixtureRequest, real_kernels: Any, tmp_path: Path, arch: str, variant: str,
     name: str,
 ) -> None:  # fmt: skip
-    if name in KNOWN_DIFFERENCES:
-        request.node.add_marker(pytest.mark.xfail(strict=True, reason="see KNOWN_DIFFERENCES"))
     real_be = real_kernels.get(arch, variant)
     real = Recorder(real_be)
     SCENARIOS[name](real_be, real)
