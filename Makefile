@@ -9,12 +9,20 @@ VPY    := $(VENV)/bin/python
 BUILD  := build
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: all venv system demo test lint bench fuzz clean
+.PHONY: all venv system demo test lint bench fuzz clean kernel24 system-kernel24
 
 all: venv modules
 
 system:
 	@PYTHON=$(PYTHON) tools/check-system
+
+system-kernel24:
+	@PYTHON=$(PYTHON) tools/check-system kernel24
+
+# The real Linux 2.4.37.11 kernels (i386, x86_64; stock and with Zippel's change), built
+# once into ~/.cache/pyinsmod/kernel24 ($$PYINSMOD_CACHE): see insmod_py/kernel24/README.md.
+kernel24: system-kernel24
+	$(PYTHON) tools/kernel24 $(KERNEL24_ARGS)
 
 # The install also builds the C accelerator insmod_py/reloc/_native.c in place (setup.py).
 $(STAMP): setup.cfg setup.py pyproject.toml insmod_py/reloc/_native.c
@@ -36,12 +44,12 @@ demo: venv modules
 	@tools/demo $(VENV)/bin/pyinsmod $(BUILD)
 
 # Lint first (a second), so pytest's summary is the last line of the output.
-test: venv modules lint
+test: venv modules lint system-kernel24
 	$(VPY) -m pytest -q -p no:cacheprovider
 
 lint: venv
-	$(VPY) -m ruff check setup.py insmod_py tests bench tools/fuzz tools/corpus
-	$(VPY) -m ruff format --check setup.py insmod_py tests bench tools/fuzz tools/corpus
+	$(VPY) -m ruff check setup.py insmod_py tests bench tools/fuzz tools/corpus tools/kernel24
+	$(VPY) -m ruff format --check setup.py insmod_py tests bench tools/fuzz tools/corpus tools/kernel24
 
 bench: venv modules
 	$(VPY) bench/run.py
