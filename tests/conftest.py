@@ -1,13 +1,16 @@
-"""Shared fixtures: ``built`` makes sure the C objects under build/ exist (``make -s modules``)."""
+"""Shared fixtures: ``built`` makes sure the C objects under build/ exist (``make -s modules``);
+``kernel24_build`` gives the real 2.4 kernels (insmod_py.kernel24)."""
 
 from __future__ import annotations
 
 import fcntl
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+
+from insmod_py.kernel24 import Kernel24Error, KernelBuild, build_kernel
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 BUILD_DIR = REPO_ROOT / "build"
@@ -34,3 +37,24 @@ def built() -> Iterator[Path]:
     if proc.returncode != 0:
         pytest.fail(f"make modules failed:\n{proc.stdout}{proc.stderr}", pytrace=False)
     yield BUILD_DIR
+
+
+@pytest.fixture(scope="session")
+def kernel24_build() -> Callable[[str, str], KernelBuild]:
+    """``kernel24_build(arch, variant)``: the real Linux 2.4.37.11 kernel, from the cache.
+
+    Built on first use (``make kernel24`` does the same ahead of time; a cold build of
+    one architecture makes both variants).  A build that cannot be made fails the test
+    with its one-line reason; it is never skipped.
+    """
+    builds: dict[tuple[str, str], KernelBuild] = {}
+
+    def get(arch: str, variant: str) -> KernelBuild:
+        if (arch, variant) not in builds:
+            try:
+                builds[arch, variant] = build_kernel(arch, variant)
+            except Kernel24Error as exc:
+                pytest.fail(f"kernel24 {arch} {variant}: {exc}", pytrace=False)
+        return builds[arch, variant]
+
+    return get
