@@ -450,3 +450,31 @@ def test_probe_would_notice_a_layout_change(tmp_path):
     _, names = probe_source()
     diff = {n for n, a, b in zip(names, base, changed, strict=True) if a != b}
     assert "offsetof(struct file, f_iobuf)" in diff and "sizeof(struct file)" in diff
+
+
+DRIVER_EXAMPLES = ("lkmpgdev", "procfile", "scull", "softwdog")
+
+
+@pytest.mark.parametrize("arch", kernel24.ARCHES)
+@pytest.mark.parametrize("name", DRIVER_EXAMPLES)
+def test_driver_examples_build_against_the_real_headers_with_the_same_imports(
+    kernel24_build, arch, name, tmp_path
+):
+    """The same source compiles against both header sets and asks the kernel for the
+    same services (the real headers may inline a string function that ours call)."""
+    kb = kernel24_build(arch, "unpatched")
+    src = toolchain.REPO_ROOT / "examples" / f"{name}.c"
+    imports = {}
+    for tag, flags in (("real", list(kb.cflags)), ("stub", stub_flags(arch))):
+        out = tmp_path / f"{tag}.o"
+        proc = subprocess.run(
+            ["gcc", *flags, "-c", str(src), "-o", str(out)], capture_output=True, text=True
+        )
+        assert proc.returncode == 0, f"{tag}: {proc.stderr[-3000:]}"
+        with open(out, "rb") as fh:
+            symtab = ELFFile(fh).get_section_by_name(".symtab")
+            imports[tag] = {
+                s.name for s in symtab.iter_symbols() if s.name and s["st_shndx"] == "SHN_UNDEF"
+            }
+    inlined_by_real = {"memcpy", "memset", "strlen", "strcpy"}
+    assert imports["real"] == imports["stub"] - inlined_by_real

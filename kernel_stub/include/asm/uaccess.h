@@ -3,7 +3,9 @@
 
 /*
  * User space access: 2.4's asm-i386/uaccess.h (uaccess_32.h) or
- * asm-x86_64/uaccess.h (uaccess_64.h), unchanged but for their includes.
+ * asm-x86_64/uaccess.h (uaccess_64.h), unchanged but for their includes;
+ * x86_64's "extern inline" verify_area, which 2.4 compiled with gnu89 inline
+ * semantics, is "static inline" here.
  * The exception table pairs an instruction that may fault with its fixup;
  * a module's entries live in section __ex_table and the loader points
  * struct module's ex_table_start/end at them.
