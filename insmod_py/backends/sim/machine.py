@@ -14,12 +14,14 @@ from __future__ import annotations
 import itertools
 import time
 from bisect import bisect_right
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from insmod_py import modstruct
 from insmod_py.backends.base import Region
 
-from . import traps
+from . import drivers_state, kstructs, traps
 from .printf import ArgSource
 from .services import (
     PAGE,
@@ -33,8 +35,15 @@ from .services import (
     native_code,
     service_at,
 )
+from .services_time import FASTCALL
+from .services_user import USER_DS
+from .usermem import UserMemory
 
-__all__ = ["KernelRuntime", "MappedModule", "Oops", "kernel_exports", "run_function"]
+__all__ = [
+    "KernelRuntime", "MappedModule", "Oops", "kernel_exports", "run_function", "run_kernel",
+]  # fmt: skip
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -57,6 +66,7 @@ def run_function(
     *,
     budget: int = 50_000_000,
     timeout: float = 10.0,
+    user: UserMemory | None = None,
 ) -> int:
     """Call ``entry(*args)`` and return its C ``int`` result; raise :class:`Oops` on a crash.
 
@@ -74,9 +84,35 @@ def run_function(
     runtime.arch = arch
     runtime.log = []
     runtime.jiffies += 1  # time passes between syscalls
-    machine = _Machine(lay, modules, runtime)
+    machine = _Machine(lay, modules, runtime, user)
     try:
         return machine.run(entry, args, budget, timeout)
+    finally:
+        machine.close()
+
+
+def run_kernel(
+    arch: str,
+    modules: list[MappedModule],
+    runtime: KernelRuntime,
+    routine: Callable[[KernelContext], T],
+    *,
+    user: UserMemory | None = None,
+) -> T:
+    """Run ``routine`` as kernel code of one syscall: it reads and writes kernel memory,
+    allocates from kmalloc and calls module functions (``ctx.call``), all in one engine.
+
+    Module memory, the heap and ``user`` are updated even when a call oopses.
+    """
+    lay = layout(arch)
+    if runtime.arch and runtime.arch != arch:
+        raise ValueError(f"kernel runtime belongs to {runtime.arch}, not {arch}")
+    runtime.arch = arch
+    runtime.log = []
+    runtime.jiffies += 1  # time passes between syscalls
+    machine = _Machine(lay, modules, runtime, user)
+    try:
+        return routine(KernelContext(machine))
     finally:
         machine.close()
 
@@ -99,11 +135,18 @@ _INTERRUPTS = {
 class _Machine:
     """One engine for one call; holds the state the hooks share."""
 
-    def __init__(self, lay: Layout, modules: list[MappedModule], runtime: KernelRuntime) -> None:
+    def __init__(
+        self,
+        lay: Layout,
+        modules: list[MappedModule],
+        runtime: KernelRuntime,
+        user: UserMemory | None = None,
+    ) -> None:
         import unicorn as u
         import unicorn.x86_const as x
 
         self.u, self.x, self.lay, self.modules, self.runtime = u, x, lay, modules, runtime
+        self.user = user
         self.bits = 8 * lay.word
         self.mask = (1 << self.bits) - 1
         self.failure: BaseException | None = None
@@ -112,6 +155,13 @@ class _Machine:
         if lay.word == 4:
             self.SP, self.PC, self.AX = x.UC_X86_REG_ESP, x.UC_X86_REG_EIP, x.UC_X86_REG_EAX
             self.ARGREGS: tuple[int, ...] = ()
+            # 2.4 FASTCALL (regparm(3)): the first three arguments in eax, edx, ecx
+            self.FASTREGS: tuple[int, ...] = (
+                x.UC_X86_REG_EAX,
+                x.UC_X86_REG_EDX,
+                x.UC_X86_REG_ECX,
+            )
+            self.REGS = {"ax": x.UC_X86_REG_EAX, "dx": x.UC_X86_REG_EDX, "cx": x.UC_X86_REG_ECX}
             self.pc_name = "EIP"
         else:
             self.SP, self.PC, self.AX = x.UC_X86_REG_RSP, x.UC_X86_REG_RIP, x.UC_X86_REG_RAX
@@ -123,6 +173,8 @@ class _Machine:
                 x.UC_X86_REG_R8,
                 x.UC_X86_REG_R9,
             )
+            self.FASTREGS = self.ARGREGS  # FASTCALL is empty on x86_64
+            self.REGS = {"ax": x.UC_X86_REG_RAX, "dx": x.UC_X86_REG_RDX, "cx": x.UC_X86_REG_RCX}
             self.pc_name = "RIP"
         self.kmalloc = Heap(lay.kmalloc_base, lay.kmalloc_size, _sizes(runtime.kmalloc))
         self.vmalloc = Heap(lay.vmalloc_base, lay.vmalloc_size, _sizes(runtime.vmalloc))
@@ -206,6 +258,9 @@ class _Machine:
         for lo, hi in pages:
             uc.mem_map(lo, hi - lo, u.UC_PROT_ALL)
             self.mapped.append((lo, hi, True))
+        for page in sorted(self.user.pages if self.user else ()):
+            uc.mem_map(page, PAGE, rw)
+            self.mapped.append((page, page + PAGE, True))
         self.mapped.sort()
         self.mapped_starts = [m[0] for m in self.mapped]
 
@@ -214,6 +269,9 @@ class _Machine:
             uc.mem_write(lay.native_base + off, code)
         word = lay.word
         uc.mem_write(lay.data_base, (self.runtime.jiffies & self.mask).to_bytes(word, "little"))
+        for off, data in drivers_state.data_image(word, lay.data_base).items():
+            uc.mem_write(lay.data_base + off, data)
+        self._current_task()
         if word == 8:  # 2.4 x86_64 `current` is %gs:0 (the PDA), not the stack mask
             pda = lay.data_base + PDA_OFFSET
             top = lay.stack_base + lay.stack_size
@@ -225,7 +283,43 @@ class _Machine:
                 uc.mem_write(addr, data)
         for m in self.modules:
             uc.mem_write(m.base, bytes(m.memory))
+        for page, data in self.user.pages.items() if self.user else ():
+            uc.mem_write(page, bytes(data))
         self.started = True
+
+    def map_user(self, pages: dict[int, bytearray]) -> None:
+        """Map new pages of the simulated process (read-write), with their contents."""
+        rw = self.u.UC_PROT_READ | self.u.UC_PROT_WRITE
+        for page, data in pages.items():
+            self.uc.mem_map(page, PAGE, rw)
+            self.uc.mem_write(page, bytes(data))
+            self.mapped.append((page, page + PAGE, True))
+        self.mapped.sort()
+        self.mapped_starts = [m[0] for m in self.mapped]
+
+    def _current_task(self) -> None:
+        """``current``: a root process (all capabilities but CAP_SETPCAP, as 2.4's init
+        gave), addr_limit USER_DS, named and numbered as the runtime says."""
+        ts = kstructs.struct(self.lay.word, "task_struct")
+        drv = self.runtime.drivers
+        base = self.lay.stack_base
+        cap = 0xFFFFFEFF
+        fields = {
+            "addr_limit": USER_DS[self.lay.arch],
+            "pid": drv.pid,
+            "pgrp": drv.pid,
+            "tgid": drv.pid,
+            "sigpending": drv.sigpending,
+            "cap_effective": cap,
+            "cap_permitted": cap,
+        }
+        for name, value in fields.items():
+            w = ts.width(name)
+            self.uc.mem_write(
+                base + ts.off(name), (value & ((1 << 8 * w) - 1)).to_bytes(w, "little")
+            )
+        comm = self.runtime.comm.encode()[:15]
+        self.uc.mem_write(base + ts.off("comm"), comm.ljust(16, b"\0"))
 
     def _exception_fixups(self) -> dict[int, int]:
         """insn -> fixup from every live module's __ex_table, as 2.4's
@@ -253,6 +347,9 @@ class _Machine:
         uc.hook_add(u.UC_HOOK_CODE, self._on_stub, begin=lay.stub_base, end=stubs_end)
         uc.hook_add(u.UC_HOOK_MEM_UNMAPPED | u.UC_HOOK_MEM_PROT, self._on_fault)
         uc.hook_add(u.UC_HOOK_INTR, self._on_interrupt)
+        # port I/O: an empty ISA bus
+        uc.hook_add(u.UC_HOOK_INSN, self._on_in, None, 1, 0, self.x.UC_X86_INS_IN)
+        uc.hook_add(u.UC_HOOK_INSN, self._on_out, None, 1, 0, self.x.UC_X86_INS_OUT)
         for start, end, kind in self.readonly:
             uc.hook_add(u.UC_HOOK_MEM_WRITE, self._on_ro_write, kind, begin=start, end=end - 1)
         for start, end, kind in self.noexec:
@@ -275,10 +372,35 @@ class _Machine:
                     f"Oops: call to unknown kernel address {self.lay.hex(address)} "
                     f"from {self.where(caller)}"
                 )
-            result = svc[1](_Call(self, sp, caller))
-            uc.reg_write(self.AX, result & self.mask)
+            call = _Call(self, sp, caller, fastcall=svc[0] in FASTCALL)
+            result = svc[1](call)
+            if isinstance(result, Regs):
+                uc.reg_write(self.AX, result.ax & self.mask)
+                uc.reg_write(self.REGS["dx"], result.dx & self.mask)
+            elif isinstance(result, Wide):
+                self._return_wide(result.value)
+            elif isinstance(result, tuple):
+                uc.reg_write(self.AX, result[0] & self.mask)
+                uc.reg_write(self.REGS["dx"], result[1] & self.mask)
+            else:
+                uc.reg_write(self.AX, result & self.mask)
         except BaseException as e:
             self._stop(e)
+
+    def _return_wide(self, value: int) -> None:
+        """A 64-bit return: edx:eax on i386, rax on x86_64."""
+        value &= (1 << 64) - 1
+        if self.bits == 32:
+            self.uc.reg_write(self.AX, value & 0xFFFFFFFF)
+            self.uc.reg_write(self.REGS["dx"], value >> 32)
+        else:
+            self.uc.reg_write(self.AX, value)
+
+    def _on_in(self, uc, port, size, _data) -> int:
+        return (1 << (8 * size)) - 1  # nothing answers: the bus floats high
+
+    def _on_out(self, uc, port, size, value, _data) -> None:
+        return None
 
     def _on_fault(self, uc, access, address, size, value, _data) -> bool:
         self.fault = (access, address, uc.reg_read(self.PC))
@@ -302,8 +424,18 @@ class _Machine:
 
     # -- running
 
-    def run(self, entry: int, args: tuple[int, ...], budget: int, timeout: float) -> int:
+    def run(
+        self,
+        entry: int,
+        args: tuple[int, ...],
+        budget: int,
+        timeout: float,
+        result: str = "int",
+    ) -> int:
+        """Call ``entry``; ``result`` says what it returns: "int" (eax), "long" (a
+        machine word, signed) or "wide" (a signed 64-bit value, edx:eax on i386)."""
         u, uc, lay = self.u, self.uc, self.lay
+        self.failure, self.fault = None, None
         word = lay.word
         regargs, stackargs = args[: len(self.ARGREGS)], args[len(self.ARGREGS) :]
         for reg, val in zip(self.ARGREGS, regargs, strict=False):
@@ -340,8 +472,15 @@ class _Machine:
             else:
                 limit = f"{budget} instructions"
             raise Oops(f"Oops: {name} did not return within {limit} (loop?), {self._eip(pc)}")
-        ret = uc.reg_read(self.AX) & 0xFFFFFFFF
-        return ret - (1 << 32) if ret >> 31 else ret
+        if result == "long":
+            ret, bits = uc.reg_read(self.AX) & self.mask, self.bits
+        elif result == "wide":
+            ret, bits = uc.reg_read(self.AX) & self.mask, 64
+            if self.bits == 32:
+                ret |= (uc.reg_read(self.REGS["dx"]) & 0xFFFFFFFF) << 32
+        else:
+            ret, bits = uc.reg_read(self.AX) & 0xFFFFFFFF, 32
+        return ret - (1 << bits) if ret >> (bits - 1) else ret
 
     def _fixup_for(self) -> int | None:
         """The fixup address when a data access faulted at an __ex_table instruction."""
@@ -404,6 +543,8 @@ class _Machine:
             uc = self.uc
             for m in self.modules:
                 m.memory[:] = uc.mem_read(m.base, len(m.memory))
+            for page in self.user.pages if self.user else ():
+                self.user.pages[page][:] = uc.mem_read(page, PAGE)
             for m, off, data in self.pristine:  # a faulting write to text never lands
                 m.memory[off : off + len(data)] = data
             rt = self.runtime
@@ -499,12 +640,22 @@ def _paging_oops(lay: Layout, addr: int, eip: str) -> Oops:
 class _Call:
     """The view of the machine one service call gets (see services.Call)."""
 
-    def __init__(self, machine: _Machine, sp: int, caller: int) -> None:
+    def __init__(self, machine: _Machine, sp: int, caller: int, fastcall: bool = False) -> None:
         self.m = machine
         self.layout = machine.lay
         self.runtime = machine.runtime
         self.kmalloc, self.vmalloc = machine.kmalloc, machine.vmalloc
         self.sp, self.caller = sp, caller
+        self.argregs = machine.FASTREGS if fastcall else machine.ARGREGS
+
+    def reg(self, name: str) -> int:
+        """A register by its short name ("ax", "dx", "cx"), for the asm-convention helpers."""
+        return self.m.uc.reg_read(self.m.REGS[name]) & self.m.mask
+
+    @staticmethod
+    def wide(value: int) -> Wide:
+        """Return a 64-bit value (loff_t) the machine's way."""
+        return Wide(value)
 
     def _stack_word(self, i: int) -> int:
         """The i-th word above the return address."""
@@ -512,7 +663,7 @@ class _Call:
         return int.from_bytes(self.read(addr, self.layout.word), "little")
 
     def arg(self, i: int) -> int:
-        regs = self.m.ARGREGS
+        regs = self.argregs
         if i < len(regs):
             return self.m.uc.reg_read(regs[i]) & self.m.mask
         return self._stack_word(i - len(regs))
@@ -604,3 +755,91 @@ class _Call:
 
     def where(self, addr: int) -> str:
         return self.m.where(addr)
+
+
+@dataclass(frozen=True)
+class Regs:
+    """A service result for the register conventions of asm helpers (__get_user_N)."""
+
+    ax: int
+    dx: int
+
+
+@dataclass(frozen=True)
+class Wide:
+    """A 64-bit service result (loff_t)."""
+
+    value: int
+
+
+class KernelContext:
+    """What a kernel routine of ``run_kernel`` may do in its engine."""
+
+    def __init__(self, machine: _Machine) -> None:
+        self.m = machine
+        self.layout = machine.lay
+        self.runtime = machine.runtime
+        self.kmalloc = machine.kmalloc
+        self.user = machine.user
+
+    def call(
+        self,
+        entry: int,
+        args: tuple[int, ...] = (),
+        result: str = "int",
+        *,
+        budget: int = 50_000_000,
+        timeout: float = 10.0,
+    ) -> int:
+        """Call module code (raises Oops when it crashes)."""
+        return self.m.run(entry, tuple(args), budget, timeout, result)
+
+    def read(self, addr: int, size: int) -> bytes:
+        return _Call(self.m, 0, 0).read(addr, size)
+
+    def write(self, addr: int, data: bytes) -> None:
+        self.m.check(addr, len(data), True)
+        self.m.uc.mem_write(addr, bytes(data))
+
+    def word(self, addr: int, width: int | None = None) -> int:
+        return int.from_bytes(self.read(addr, width or self.layout.word), "little")
+
+    def put(self, addr: int, value: int, width: int | None = None) -> None:
+        n = width or self.layout.word
+        self.write(addr, (value & ((1 << (8 * n)) - 1)).to_bytes(n, "little"))
+
+    def zalloc(self, size: int) -> int:
+        """kmalloc(size) with zeroed contents; 0 when the arena is full."""
+        from .services import kmalloc_size
+
+        n = kmalloc_size(size)
+        addr = self.kmalloc.alloc(n, min(n, PAGE))
+        if addr:
+            self.m.uc.mem_write(addr, bytes(n))
+        return addr
+
+    def free(self, addr: int) -> None:
+        self.kmalloc.free(addr)
+
+    def ualloc(self, data: bytes = b"", size: int | None = None) -> int:
+        """A buffer in the simulated process's memory holding ``data`` (see usermem)."""
+        if self.user is None:
+            raise ValueError("no user memory in this run")
+        before = set(self.user.pages)
+        addr = self.user.alloc(data, size)
+        self.m.map_user({p: self.user.pages[p] for p in self.user.pages if p not in before})
+        return addr
+
+    def uread(self, addr: int, size: int) -> bytes:
+        """Bytes of the simulated process's memory, as they are now."""
+        return bytes(self.m.uc.mem_read(addr, size)) if size > 0 else b""
+
+    def where(self, addr: int) -> str:
+        return self.m.where(addr)
+
+    def wide_args(self, value: int) -> tuple[int, ...]:
+        """A 64-bit argument (loff_t) as the machine passes it: two words on i386."""
+        value &= (1 << 64) - 1
+        if self.m.bits == 32:
+            return (value & 0xFFFFFFFF, value >> 32)
+        return (value,)

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from .drivers_state import DriverState, data_symbols
 from .printf import ArgSource, vsprintf
 
 PAGE = 0x1000
@@ -94,7 +95,7 @@ LAYOUTS: dict[str, Layout] = {
 }
 
 # Kernel data symbols: name -> offset in the data page.
-DATA_SYMBOLS = {"jiffies": 0x0}
+DATA_SYMBOLS = {"jiffies": 0x0, **data_symbols()}
 PDA_OFFSET = 0x100  # x86_64 2.4: %gs points at the PDA, whose first word is `current`
 
 # Real code on the native page (offset -> bytes): retpoline thunks jump through the register.
@@ -135,6 +136,8 @@ class KernelRuntime:
     jiffies: int = 0
     pending: str = ""  # the last printk line when it had no '\n' yet ("<4>foo")
     log: list[str] = field(default_factory=list)  # lines of the current call, "<N>" kept
+    drivers: DriverState = field(default_factory=DriverState)  # timers, /proc, misc, files
+    comm: str = "insmod"  # current->comm of the running syscall (not saved)
 
     def to_blob(self) -> bytes:
         """Versioned, compressed JSON; contents of heap blocks as base64."""
@@ -151,6 +154,7 @@ class KernelRuntime:
             "jiffies": self.jiffies,
             "pending": self.pending,
             "log": self.log,
+            "drivers": self.drivers.to_json(),
         }
         return b"KRT" + zlib.compress(json.dumps(obj, separators=(",", ":")).encode(), 6)
 
@@ -185,6 +189,7 @@ class KernelRuntime:
             rt.jiffies = _typed(obj["jiffies"], int)
             rt.pending = _typed(obj["pending"], str)
             rt.log = [_typed(line, str) for line in _typed(obj["log"], list)]
+            rt.drivers = DriverState.from_json(obj.get("drivers"))
             rt._check_heap()
             return rt
         except ValueError:
@@ -572,6 +577,25 @@ FUNCTIONS: tuple[tuple[str, Callable[[Call], int]], ...] = (
 )
 
 
+def _driver_services() -> tuple[tuple[tuple[str, Callable], ...], dict[str, Callable]]:
+    """The driver services: new names (appended) and better versions of old ones."""
+    from . import services_devices, services_time, services_user
+
+    table = services_user.FUNCTIONS + services_time.FUNCTIONS + services_devices.FUNCTIONS
+    old = {name for name, _ in FUNCTIONS}
+    return tuple(e for e in table if e[0] not in old), {n: f for n, f in table if n in old}
+
+
+_NEW, _BETTER = _driver_services()
+FUNCTIONS = tuple((n, _BETTER.get(n, f)) for n, f in FUNCTIONS) + _NEW
+
+
+def _exported_on(arch: str, name: str) -> bool:
+    from .services_user import ARCH_ONLY
+
+    return ARCH_ONLY.get(name, arch) == arch
+
+
 def service_at(lay: Layout, addr: int) -> tuple[str, Callable[[Call], int]] | None:
     """The service whose stub is at ``addr`` (exactly a slot start), or None."""
     off = addr - lay.stub_base
@@ -590,7 +614,11 @@ def native_code(arch: str) -> dict[int, bytes]:
 def kernel_exports(arch: str) -> dict[str, int]:
     """Every kernel symbol the simulated kernel provides -> its stub or data address."""
     lay = layout(arch)
-    out = {name: lay.stub_base + SLOT * i for i, (name, _) in enumerate(FUNCTIONS)}
+    out = {
+        name: lay.stub_base + SLOT * i
+        for i, (name, _) in enumerate(FUNCTIONS)
+        if _exported_on(arch, name)
+    }
     out.update({name: lay.native_base + off for name, (off, _) in _thunks(arch).items()})
     out.update({name: lay.data_base + off for name, off in DATA_SYMBOLS.items()})
     return out
