@@ -461,7 +461,7 @@ def test_driver_examples_build_against_the_real_headers_with_the_same_imports(
     kernel24_build, arch, name, tmp_path
 ):
     """The same source compiles against both header sets and asks the kernel for the
-    same services (the real headers may inline a string function that ours call)."""
+    same services (up to a string function one of them inlines)."""
     kb = kernel24_build(arch, "unpatched")
     src = toolchain.REPO_ROOT / "examples" / f"{name}.c"
     imports = {}
@@ -476,5 +476,6 @@ def test_driver_examples_build_against_the_real_headers_with_the_same_imports(
             imports[tag] = {
                 s.name for s in symtab.iter_symbols() if s.name and s["st_shndx"] == "SHN_UNDEF"
             }
-    inlined_by_real = {"memcpy", "memset", "strlen", "strcpy"}
-    assert imports["real"] == imports["stub"] - inlined_by_real
+    # either compiler may inline a string function the other calls
+    inlinable = {"memcpy", "memset", "strlen", "strcpy"}
+    assert imports["real"] - inlinable == imports["stub"] - inlinable
