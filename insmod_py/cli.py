@@ -515,8 +515,10 @@ def dmesg(arch: str | None, state_dir: str | None, clear: bool) -> None:
 def _register_subcommands() -> None:
     """Commands that live in their own modules (kept out of this thin shell)."""
     from .depmod_cmd import register as register_depmod
+    from .device_cmd import register as register_devices
 
     register_depmod(cli)
+    register_devices(cli)
 
 
 _register_subcommands()

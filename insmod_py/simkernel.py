@@ -21,6 +21,7 @@ in ``dmesg()``), and the kernel keeps what the module did before the crash.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import struct
 from dataclasses import dataclass
@@ -222,8 +223,13 @@ class DeviceFile:
     def __enter__(self) -> DeviceFile:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        if not self.closed:
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        if self.closed:
+            return
+        if exc_type is None:
+            self.close()
+            return
+        with contextlib.suppress(LoadError):  # the process dies: 2.4 do_exit closes its files
             self.close()
 
     def _call(self, name: str, fn: Any) -> Any:
