@@ -43,7 +43,9 @@ def _kernel(arch: str | None, state_dir: str | None) -> SimKernel:
     from .cli import _arch
     from .simkernel import SimKernel
 
-    return SimKernel(state_dir, arch=_arch(arch, state_dir))
+    k = SimKernel(state_dir, arch=_arch(arch, state_dir))
+    k.comm = click.get_current_context().info_name or "pyinsmod"  # "cat", "write", ...
+    return k
 
 
 def _common(func: Callable) -> Callable:

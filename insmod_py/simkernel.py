@@ -30,7 +30,10 @@ from typing import Any
 from .errors import LoadError, UsageError
 
 O_RDONLY, O_WRONLY, O_RDWR, O_APPEND, O_NONBLOCK = 0, 1, 2, 0o2000, 0o4000
-MODES = {"r": O_RDONLY, "w": O_WRONLY, "r+": O_RDWR, "w+": O_RDWR, "a": O_WRONLY | O_APPEND}
+MODES = {
+    "r": O_RDONLY, "w": O_WRONLY, "r+": O_RDWR, "w+": O_RDWR, "a": O_WRONLY | O_APPEND,
+    "a+": O_RDWR | O_APPEND,
+}  # fmt: skip
 MISC_MAJOR = 10
 HZ = 100
 READ_CHUNK = 4096
@@ -65,6 +68,7 @@ class SimKernel:
         self.arch = arch
         self.state_dir = state_dir
         self.variant = variant
+        self.comm = "pyinsmod"  # current->comm of the simulated process
         self.backend = SimBackend(state_dir=state_dir, arch=arch, variant=variant)
 
     def __enter__(self) -> SimKernel:
@@ -146,7 +150,7 @@ class SimKernel:
         )
 
     def open(self, device: str, mode: str = "r", *, nonblock: bool = False) -> DeviceFile:
-        """Open a device or /proc file (``mode``: r, w, r+, w+, a)."""
+        """Open a device or /proc file (``mode``: r, w, r+, w+, a, a+ as fopen's)."""
         from .backends.sim import userspace
 
         if mode not in MODES:
@@ -159,7 +163,7 @@ class SimKernel:
                 return userspace.open_proc(ctx, dev.proc, flags)
             return userspace.open_device(ctx, dev.major, dev.minor, flags)
 
-        fd = self.backend.userspace(routine, comm="open")
+        fd = self.backend.userspace(routine, comm=self.comm)
         if fd < 0:
             raise DeviceError(device, "open", -fd)
         return DeviceFile(self, device, fd)
@@ -199,7 +203,7 @@ class SimKernel:
         if ticks < 0:
             raise UsageError("time does not go backwards")
         fired: list[str] = []
-        self.backend.userspace(lambda ctx: userspace.tick(ctx, ticks, fired.append), comm="tick")
+        self.backend.userspace(lambda ctx: userspace.tick(ctx, ticks, fired.append), comm=self.comm)
         return fired
 
 
@@ -233,7 +237,7 @@ class DeviceFile:
             self.close()
 
     def _call(self, name: str, fn: Any) -> Any:
-        res = self.kernel.backend.userspace(fn, comm=name)
+        res = self.kernel.backend.userspace(fn, comm=self.kernel.comm)
         if res.ret < 0:
             raise DeviceError(self.device, name, -res.ret)
         return res
@@ -268,6 +272,8 @@ class DeviceFile:
         from .backends.sim import userspace
 
         self.closed = True
-        ret = self.kernel.backend.userspace(lambda ctx: userspace.close(ctx, self.fd), comm="close")
+        ret = self.kernel.backend.userspace(
+            lambda ctx: userspace.close(ctx, self.fd), comm=self.kernel.comm
+        )
         if ret < 0:
             raise DeviceError(self.device, "close", -ret)

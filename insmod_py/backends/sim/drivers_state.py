@@ -142,16 +142,28 @@ def proc_dir_image(word: int, name: str, ino: int, parent: int) -> bytes:
     return bytes(buf)
 
 
-def data_image(word: int, data_base: int) -> dict[int, bytes]:
-    """The driver objects of the kernel data page: offset -> initial bytes (every run)."""
+def data_image(word: int, data_base: int, state: DriverState) -> dict[int, bytes]:
+    """The driver objects of the kernel data page: offset -> bytes, for the start of a run.
+
+    The static /proc directories get back their ``subdir`` heads: the newest entry
+    registered under each (proc_register adds at the head of the list).
+    """
     pde = kstructs.struct(word, "proc_dir_entry")
     out: dict[int, bytes] = {}
+    heads: dict[int, int] = {}
+    for p in state.proc:
+        heads[p["parent"]] = p["addr"]
     root = bytearray(proc_dir_image(word, "", PROC_ROOT_INO, data_base + PROC_ROOT))
     _put(root, pde.off("name"), data_base + PROC_ROOT + pde.size, word)
+    static = list(PROC_DIRS.values())  # /proc/net, bus, ...: the root's oldest children
+    _put(root, pde.off("subdir"), heads.get(data_base + PROC_ROOT, data_base + static[0]), word)
     out[PROC_ROOT] = bytes(root)
     for i, (dname, off) in enumerate(PROC_DIRS.items()):
         img = bytearray(proc_dir_image(word, dname, 2 + i, data_base + PROC_ROOT))
         _put(img, pde.off("name"), data_base + off + pde.size, word)
+        _put(img, pde.off("subdir"), heads.get(data_base + off, 0), word)
+        later = static[i + 1] if i + 1 < len(static) else None
+        _put(img, pde.off("next"), data_base + later if later is not None else 0, word)
         out[off] = bytes(img)
     for i, dname in enumerate(PROC_DIR_POINTERS.values()):
         out[POINTER_AREA + 8 * i] = (data_base + PROC_DIRS[dname]).to_bytes(word, "little")

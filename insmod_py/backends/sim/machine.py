@@ -269,7 +269,9 @@ class _Machine:
             uc.mem_write(lay.native_base + off, code)
         word = lay.word
         uc.mem_write(lay.data_base, (self.runtime.jiffies & self.mask).to_bytes(word, "little"))
-        for off, data in drivers_state.data_image(word, lay.data_base).items():
+        for off, data in drivers_state.data_image(
+            word, lay.data_base, self.runtime.drivers
+        ).items():
             uc.mem_write(lay.data_base + off, data)
         self._current_task()
         if word == 8:  # 2.4 x86_64 `current` is %gs:0 (the PDA), not the stack mask
