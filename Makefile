@@ -28,7 +28,7 @@ kernel24: system-kernel24
 $(STAMP): setup.cfg setup.py pyproject.toml insmod_py/reloc/_native.c
 	@PYTHON=$(PYTHON) tools/check-system
 	$(PYTHON) -m venv $(VENV)
-	@# compat mode: a plain path in a .pth instead of an import-hook finder (~10 ms per start)
+	@# compat mode: a plain path in a .pth, not an import-hook finder that every start would pay for
 	$(VPY) -m pip install -q --disable-pip-version-check -e '.[test]' --config-settings editable_mode=compat
 	@$(VPY) -c 'import insmod_py.reloc._native' 2>/dev/null || { echo "make: the C accelerator" \
 	    "insmod_py/reloc/_native.c did not build; install with: sudo apt-get install gcc python3-dev" >&2; \

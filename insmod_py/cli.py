@@ -16,7 +16,10 @@ from . import __version__
 from .clibase import Command, Context
 from .errors import LoadError
 
-STATE_HELP = "Simulated kernel state directory (default: $PYINSMOD_STATE, ~/.local/state/pyinsmod)."
+STATE_HELP = (
+    "State directory of the simulated kernel and the qemu VMs "
+    "(default: $PYINSMOD_STATE, ~/.local/state/pyinsmod)."
+)
 
 
 class DefaultLoadGroup(click.Group):
@@ -38,28 +41,46 @@ def _int(text: str) -> int:
         raise click.BadParameter(f"{text!r} is not a number (use 0x... for hex)") from None
 
 
-backend_options = [
+backend_option = click.option(
+    "--backend",
+    type=click.Choice(["sim", "syscall", "qemu"]),
+    default="sim",
+    show_default=True,
+    help="Where the module goes: the simulated 2.4 kernel, the real legacy syscalls, or "
+    "a real 2.4.37.11 kernel under qemu (booted by the first use; `make kernel24`).",
+)
+variant_option = click.option(
+    "--kernel",
+    "variant",
+    type=click.Choice(["patched", "unpatched"]),
+    default="patched",
+    show_default=True,
+    help="Kernel (sim, qemu): with Zippel's module_new patch, or vanilla 2.4.",
+)
+state_option = click.option("--state", "state_dir", metavar="DIR", default=None, help=STATE_HELP)
+backend_options = [backend_option, variant_option, state_option]
+# lsmod, ksyms, dmesg: a kernel that has a module list and a log (not the host's syscalls)
+view_options = [
     click.option(
         "--backend",
-        type=click.Choice(["sim", "syscall"]),
+        type=click.Choice(["sim", "qemu"]),
         default="sim",
         show_default=True,
-        help="Where the module goes: the simulated 2.4 kernel or the real legacy syscalls.",
+        help="The simulated 2.4 kernel, or the real one under qemu.",
     ),
-    click.option(
-        "--kernel",
-        "variant",
-        type=click.Choice(["patched", "unpatched"]),
-        default="patched",
-        show_default=True,
-        help="Simulated kernel: with Zippel's module_new patch, or vanilla 2.4.",
-    ),
-    click.option("--state", "state_dir", metavar="DIR", default=None, help=STATE_HELP),
+    variant_option,
+    state_option,
 ]
 
 
 def with_backend_options(func: Any) -> Any:
     for option in reversed(backend_options):
+        func = option(func)
+    return func
+
+
+def with_view_options(func: Any) -> Any:
+    for option in reversed(view_options):
         func = option(func)
     return func
 
@@ -384,9 +405,14 @@ def _arch(arch: str | None, state_dir: str | None, backend: str = "sim") -> str:
         import platform
 
         return "x86_64" if platform.machine() == "x86_64" else "i386"
-    from .backends.sim.state import existing_arches
+    if backend == "qemu":
+        from .backends.qemu.vm import running_arches
 
-    found = [a for a in existing_arches(state_dir) if a in ARCHES]
+        found = running_arches(state_dir)
+    else:
+        from .backends.sim.state import existing_arches
+
+        found = [a for a in existing_arches(state_dir) if a in ARCHES]
     return found[0] if len(found) == 1 else "i386"
 
 
@@ -434,16 +460,27 @@ def _taint_text(flags: int) -> str:
     return "Tainted: " + ("P" if flags & 1 else "G") + ("F" if flags & 2 else " ")
 
 
+def _view_backend(backend: str, arch: str | None, variant: str, state_dir: str | None) -> Any:
+    from .backends.factory import open_backend
+
+    return open_backend(
+        backend, arch=_arch(arch, state_dir, backend), variant=variant, state_dir=state_dir
+    )
+
+
 @cli.command()
 @arch_option
-@click.option("--state", "state_dir", metavar="DIR", default=None, help=STATE_HELP)
+@with_view_options
 @click.option(
     "-v",
     "--verbose",
     is_flag=True,
-    help="Also the char devices each module registered and deferred symbols.",
+    help="Also the char devices each module registered and deferred symbols (sim), or the "
+    "VM's status (qemu).",
 )
-def lsmod(arch: str | None, state_dir: str | None, verbose: bool) -> None:
+def lsmod(
+    arch: str | None, backend: str, variant: str, state_dir: str | None, verbose: bool
+) -> None:
     """List loaded modules as 2.4's /proc/modules did: name, size, use count, [referrers].
 
     The header says whether the kernel is tainted (P: a non-GPL module was
@@ -453,14 +490,17 @@ def lsmod(arch: str | None, state_dir: str | None, verbose: bool) -> None:
     Examples:
       pyinsmod lsmod
       pyinsmod lsmod -v --arch x86_64
+      pyinsmod lsmod --backend qemu --kernel unpatched
     """
-    from .backends.sim import SimBackend
-
-    be = SimBackend(state_dir=state_dir, arch=_arch(arch, state_dir))
+    be = _view_backend(backend, arch, variant, state_dir)
     click.echo(f"Module                  Size  Used by    {_taint_text(be.tainted())}")
     listing = be.proc_modules()
     if not verbose:
         click.echo(listing, nl=False)
+        return
+    if backend == "qemu":
+        click.echo(listing, nl=False)
+        click.echo(_vm_status_line(be))
         return
     devices: dict[str, list[str]] = {}
     for major, dev, owner in be.chrdevs():
@@ -478,38 +518,117 @@ def lsmod(arch: str | None, state_dir: str | None, verbose: bool) -> None:
 
 @cli.command()
 @arch_option
-@click.option("--state", "state_dir", metavar="DIR", default=None, help=STATE_HELP)
-def ksyms(arch: str | None, state_dir: str | None) -> None:
-    """Print the simulated kernel's /proc/ksyms (module exports first, then the kernel's).
+@with_view_options
+def ksyms(arch: str | None, backend: str, variant: str, state_dir: str | None) -> None:
+    """Print the kernel's /proc/ksyms (module exports first, then the kernel's).
 
     \b
     Example:
       pyinsmod ksyms | grep exporter
     """
-    from .backends.sim import SimBackend
-
-    be = SimBackend(state_dir=state_dir, arch=_arch(arch, state_dir))
+    be = _view_backend(backend, arch, variant, state_dir)
     click.echo(be.proc_ksyms(), nl=False)
 
 
 @cli.command()
 @arch_option
-@click.option("--state", "state_dir", metavar="DIR", default=None, help=STATE_HELP)
+@with_view_options
 @click.option("-c", "--clear", is_flag=True, help="Clear the log after printing it.")
-def dmesg(arch: str | None, state_dir: str | None, clear: bool) -> None:
-    """Print the simulated kernel's log (printk output, with <N> levels).
+def dmesg(arch: str | None, backend: str, variant: str, state_dir: str | None, clear: bool) -> None:
+    """Print the kernel's log (printk output, with <N> levels).
 
     \b
     Example:
       pyinsmod dmesg -c
+      pyinsmod dmesg --backend qemu --arch x86_64
     """
-    from .backends.sim import SimBackend
-
-    be = SimBackend(state_dir=state_dir, arch=_arch(arch, state_dir))
+    be = _view_backend(backend, arch, variant, state_dir)
     for line in be.dmesg():
         click.echo(line)
     if clear:
         be.clear_dmesg()
+
+
+def _vm_status_line(be: Any) -> str:
+    st = be.status()
+    text = f"qemu: {be.vm.label} {st.state}"
+    if st.pid is not None:
+        text += f" (pid {st.pid}{', ' + st.detail if st.detail else ''})"
+    return f"{text}; console log {be.vm.console}"
+
+
+@cli.group()
+def qemu() -> None:
+    """The real 2.4 kernels under qemu: one VM per state directory, arch and kernel.
+
+    The first `--backend qemu` command boots a VM in the background; it keeps
+    running between commands until `pyinsmod qemu stop`.
+
+    \b
+    Examples:
+      pyinsmod load --backend qemu --kernel unpatched hello.o
+      pyinsmod qemu status
+      pyinsmod qemu stop --arch i386 --kernel unpatched
+    """
+
+
+def _qemu_backends(arch: str | None, variant: str | None, state_dir: str | None) -> list[Any]:
+    from .backends.qemu import QemuBackend
+
+    return [
+        QemuBackend(state_dir=state_dir, arch=a, variant=v)
+        for a in ((arch,) if arch else ARCHES)
+        for v in ((variant,) if variant else ("unpatched", "patched"))
+    ]
+
+
+qemu_selection = [
+    click.option("--arch", type=click.Choice(ARCHES), default=None, help="Default: every one."),
+    click.option(
+        "--kernel",
+        "variant",
+        type=click.Choice(["patched", "unpatched"]),
+        default=None,
+        help="Default: both.",
+    ),
+    state_option,
+]
+
+
+def with_qemu_selection(func: Any) -> Any:
+    for option in reversed(qemu_selection):
+        func = option(func)
+    return func
+
+
+@qemu.command("start")
+@click.option("--arch", type=click.Choice(ARCHES), default="i386", show_default=True)
+@variant_option
+@state_option
+def qemu_start(arch: str, variant: str, state_dir: str | None) -> None:
+    """Boot the VM now (otherwise the first command that needs it does)."""
+    from .backends.qemu import QemuBackend
+
+    be = QemuBackend(state_dir=state_dir, arch=arch, variant=variant)
+    be.kernel_version()
+    click.echo(_vm_status_line(be))
+
+
+@qemu.command("status")
+@with_qemu_selection
+def qemu_status(arch: str | None, variant: str | None, state_dir: str | None) -> None:
+    """One line per VM: running, stopped or dead (a dead one is cleared by the next use)."""
+    for be in _qemu_backends(arch, variant, state_dir):
+        click.echo(_vm_status_line(be))
+
+
+@qemu.command("stop")
+@with_qemu_selection
+def qemu_stop(arch: str | None, variant: str | None, state_dir: str | None) -> None:
+    """Stop VMs (waiting for a command that is using one); their modules are gone."""
+    for be in _qemu_backends(arch, variant, state_dir):
+        if be.stop():
+            click.echo(f"stopped the {be.vm.label}")
 
 
 def _register_subcommands() -> None:

@@ -7,6 +7,7 @@ import fcntl
 import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -58,3 +59,19 @@ def kernel24_build() -> Callable[[str, str], KernelBuild]:
         return builds[arch, variant]
 
     return get
+
+
+@pytest.fixture(scope="session")
+def real_kernels(
+    tmp_path_factory: pytest.TempPathFactory, kernel24_build: Callable[[str, str], KernelBuild]
+) -> Iterator[Any]:
+    """The real 2.4 kernels under qemu (tests/realkernel.py): ``real_kernels.get(arch,
+    variant)`` is a QemuBackend with no modules loaded and an empty log; each VM boots
+    once per session."""
+    from realkernel import RealKernels
+
+    kernels = RealKernels(tmp_path_factory.mktemp("qemu-state"), kernel24_build)
+    try:
+        yield kernels
+    finally:
+        kernels.close()

@@ -14,8 +14,8 @@ import pytest
 from clirun import Pyinsmod
 
 MISMATCH = (
-    "kernel-module version mismatch: {path} was compiled for kernel version 2.4.18 "
-    "while this kernel is version 2.4.20"
+    "kernel-module version mismatch: {path} was compiled for kernel version 2.4.37.10 "
+    "while this kernel is version 2.4.37.11"
 )
 
 
@@ -34,7 +34,7 @@ def patched(k: Pyinsmod, tmp_path: Path, name: str, old: bytes, new: bytes) -> s
 
 
 def old_kernel_module(k: Pyinsmod, tmp_path: Path) -> str:
-    return patched(k, tmp_path, "hello.o", b"kernel_version=2.4.20", b"kernel_version=2.4.18")
+    return patched(k, tmp_path, "hello.o", b"kernel_version=2.4.37.11", b"kernel_version=2.4.37.10")
 
 
 # -- -f / version check ----------------------------------------------------------------------
@@ -65,8 +65,8 @@ def test_ksyms_file_version_hint_is_checked(k: Pyinsmod, tmp_path: Path) -> None
     ksyms = tmp_path / "ksyms"
     ksyms.write_text("# UTS_RELEASE 2.4.18\nc0100000 printk\n")
     line = k.fails("-n", "--ksyms", str(ksyms), k.obj("hello.o"))
-    assert "was compiled for kernel version 2.4.20 while this kernel is version 2.4.18" in line
-    ksyms.write_text("# Linux version 2.4.20 (gcc version 2.95.4)\nc0100000 printk\n")
+    assert "was compiled for kernel version 2.4.37.11 while this kernel is version 2.4.18" in line
+    ksyms.write_text("# Linux version 2.4.37.11 (gcc version 2.95.4)\nc0100000 printk\n")
     assert k.run("-n", "--ksyms", str(ksyms), k.obj("hello.o")).stderr == ""
 
 
@@ -143,7 +143,7 @@ def test_probe_fails_when_the_module_is_loaded(k: Pyinsmod) -> None:
 def test_verbose_says_what_it_does(k: Pyinsmod) -> None:
     err = k.run("-v", k.obj("params.o"), "i=5").stderr
     assert f"Using {k.obj('params.o')} (i386" in err
-    assert "kernel symbols from the sim kernel 2.4.20" in err
+    assert "kernel symbols from the sim kernel 2.4.37.11" in err
     assert "parameters: i" in err
     assert "params: legacy header, base 0xc88" in err
     assert "params loaded at 0xc88" in err

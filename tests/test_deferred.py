@@ -63,14 +63,14 @@ def test_call_into_an_unresolved_site_is_an_oops_naming_the_symbol(kernel: Pyins
     line = kernel.fails("--defer-missing", kernel.obj("lazy.o"), "touch=1")
     assert "Oops: call to unresolved symbol exporter_add (deferred, provider not loaded)" in line
     assert "from <init_module+0x" in line
-    assert kernel.modules() == []
+    assert kernel.modules() == ["lazy"]  # an oops in init leaves it initializing, as 2.4
 
 
 def test_read_through_an_unresolved_data_site_is_an_oops(kernel: Pyinsmod) -> None:
     line = kernel.fails("--defer-missing", kernel.obj("lazy.o"), "touch=2")
     assert "unable to handle kernel paging request" in line
     assert "unresolved symbol exporter_value (deferred, provider not loaded)" in line
-    assert kernel.modules() == []
+    assert kernel.modules() == ["lazy"]
 
 
 def test_cleanup_calling_an_unresolved_site_oopses_and_the_module_goes(kernel: Pyinsmod) -> None:

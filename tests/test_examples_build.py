@@ -187,11 +187,11 @@ def test_modinfo_has_version_license_author_description(built: Path, arch: str, 
     with open(obj(built, arch, name), "rb") as fh:
         strings = modinfo(ELFFile(fh))
     assert "" not in strings  # dense: no alignment padding between the strings
-    assert "kernel_version=2.4.20" in strings
+    assert "kernel_version=2.4.37.11" in strings
     assert "license=GPL" in strings
     assert "author=insmod_py" in strings
     assert any(s.startswith("description=") for s in strings)
-    assert strings.count("kernel_version=2.4.20") == 1
+    assert strings.count("kernel_version=2.4.37.11") == 1
 
 
 @pytest.mark.parametrize("arch", toolchain.ARCHES)
@@ -228,12 +228,17 @@ UNDEFINED = {
         "kfree",
         "register_chrdev",
         "unregister_chrdev",
-        "strlen",
-        "strcpy",
         "memcpy",
         "jiffies",
         "__this_module",
     },
+}
+
+
+# String functions an x86_64 2.4 kernel exports and an i386 one inlines (asm-i386/string.h).
+UNDEFINED_OUT_OF_LINE: dict[str, dict[str, set[str]]] = {
+    "i386": {},
+    "x86_64": {"chardev": {"strlen", "strcpy"}},
 }
 
 
@@ -243,7 +248,7 @@ def test_undefined_symbols_are_the_kernel_api_used(built: Path, arch: str, name:
     with open(obj(built, arch, name), "rb") as fh:
         syms = symbols(ELFFile(fh))
     undefined = {n for n, s in syms.items() if s["st_shndx"] == "SHN_UNDEF"}
-    assert undefined == UNDEFINED[name]
+    assert undefined == UNDEFINED[name] | UNDEFINED_OUT_OF_LINE[arch].get(name, set())
     if "__this_module" in undefined:
         assert syms["__this_module"]["st_info"]["bind"] == "STB_WEAK"
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from insmod_py.backends.base import Region
+from insmod_py.backends.sim import services
 from insmod_py.backends.sim.machine import (
     KernelRuntime,
     MappedModule,
@@ -87,7 +88,11 @@ def build(
     c, obj, elf = (tmp_path / f"{name}.{ext}" for ext in ("c", "o", "elf"))
     c.write_text(PRELUDE + src)
     subprocess.run(["gcc", *CFLAGS[arch], "-c", str(c), "-o", str(obj)], check=True)
-    syms = {**kernel_exports(arch), **(defsyms or {})}
+    # every service stub, also those an i386 kernel does not export (its string functions
+    # are inline there): these tests exercise the services themselves
+    lay = services.layout(arch)
+    stubs = {n: lay.stub_base + services.SLOT * i for i, (n, _) in enumerate(services.FUNCTIONS)}
+    syms = {**stubs, **kernel_exports(arch), **(defsyms or {})}
     cmd = ["ld", "-m", LDEMU[arch], "-N", "-nostdlib", f"-Ttext={base:#x}", "-e", "0"]
     cmd += ["--no-warn-rwx-segments"] if _ld_knows_rwx_flag() else []
     cmd += [f"--defsym={k}={v:#x}" for k, v in syms.items()]

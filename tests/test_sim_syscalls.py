@@ -23,6 +23,7 @@ import pytest
 from insmod_py import modstruct as ms
 from insmod_py.backends.base import ImageInfo, Region
 from insmod_py.backends.sim import QueryBufferTooSmall, SimBackend, services
+from insmod_py.backends.sim.memory import MODULE_GUARD
 from insmod_py.errors import KernelError, LoadError
 
 SIZE = 0x1000
@@ -267,13 +268,27 @@ INIT_ROWS: list[tuple[str, tuple[str, ...], Callable[[Mod], dict[str, int]], int
     # 22: dependencies
     ("self-dependency", BOTH, lambda m: {"ndeps": 1, "deps": m.at(0x600)}, errno.EINVAL),
     ("missing-dependency", BOTH, lambda m: {"ndeps": 1, "deps": m.at(0x620)}, errno.EINVAL),
-    (
-        "dependency-on-kernel",
-        BOTH,
-        lambda m: {"ndeps": 1, "deps": m.at(0x640)},
-        errno.EINVAL,
-    ),
 ]
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+@pytest.mark.parametrize(("kind", "variant"), [("new", "patched"), ("legacy", "unpatched")])
+def test_dependency_on_the_kernel_itself_loads_as_in_24(
+    tmp_path: Path, arch: str, kind: str, variant: str
+) -> None:
+    # 2.4's scan of module_list stops at &kernel_module, which then equals the dependency:
+    # the real 2.4.37.11 kernel accepts it (tests/test_real_hostile.py)
+    be = backend(tmp_path, arch, variant)
+    base = be.create_module("victim", SIZE)
+    m = Mod(be.word_size, base, SIZE, kind)
+    img = build_image(m, "victim", header={"ndeps": 1, "deps": m.at(0x640)})
+    _fill_dep_tables(m, img)
+    be.init_module("victim", bytes(img))
+    (info,) = be.modules()
+    assert info.flags == ms.MOD_RUNNING and info.deps == ("",) and info.refs == ()
+    assert be.proc_modules() == f"{'victim':<20}{SIZE:>8}   0 (unused)\n"
+    be.delete_module("victim")
+    assert be.modules() == []
 
 
 def _fill_dep_tables(m: Mod, img: bytearray) -> None:
@@ -430,7 +445,7 @@ def test_create_module_errnos_and_placement(tmp_path: Path, arch: str) -> None:
     cases = [
         (("", 4096), errno.EINVAL),
         (("n" * 4096, 8192), errno.ENAMETOOLONG),
-        (("abc", sizeof + 2), errno.EINVAL),  # 3: smaller than struct module + name
+        (("abc", sizeof + 3), errno.EINVAL),  # 3: smaller than struct module + name + NUL
         (("abc", 0x7FFFFFFF), errno.ENOMEM),
         (("abc", -1), errno.ENOMEM),  # size_t: huge
     ]
@@ -439,13 +454,13 @@ def test_create_module_errnos_and_placement(tmp_path: Path, arch: str) -> None:
             be.create_module(name, size)
         assert info.value.errno == err, (name[:8], size)
     assert be.modules() == []
-    a = be.create_module("abc", sizeof + 3)  # exactly struct module + name: fine
+    a = be.create_module("abc", sizeof + 4)  # exactly struct module + name + NUL: fine
     assert a == start
     with pytest.raises(KernelError) as info:
         be.create_module("abc", 4096)
     assert info.value.errno == errno.EEXIST
-    b = be.create_module("b", 5000)  # two pages + a guard page after "abc"'s page + guard
-    assert b == start + 2 * 4096
+    b = be.create_module("b", 5000)  # after "abc"'s page (and on i386 its guard page)
+    assert b == start + 4096 + MODULE_GUARD[arch]
     be.delete_module("abc")
     assert be.create_module("c", 4096) == start  # first fit reuses the hole
     assert be.proc_modules().splitlines()[0] == "c                       4096 (uninitialized)"
@@ -610,7 +625,9 @@ def test_init_error_return_leaves_uninitialized_module(tmp_path: Path, arch: str
 
 
 @pytest.mark.parametrize("arch", ARCHES)
-def test_oops_in_init_removes_the_module(tmp_path: Path, arch: str) -> None:
+def test_oops_in_init_leaves_the_module_initializing(tmp_path: Path, arch: str) -> None:
+    # as the real 2.4.37.11 kernel: the oops kills the caller inside sys_init_module, the
+    # module stays with usecount 1 and MOD_INITIALIZING, and cannot be removed
     be = backend(tmp_path, arch)
     load(be, "bystander", "new")
     base = be.create_module("crash", SIZE)
@@ -619,8 +636,14 @@ def test_oops_in_init_removes_the_module(tmp_path: Path, arch: str) -> None:
         be.init_module("crash", bytes(build_image(m, "crash", code={INIT: b"\x0f\x0b"})))  # ud2
     assert not isinstance(info.value, KernelError)
     assert str(info.value).startswith("Oops")
-    assert [i.name for i in be.modules()] == ["bystander"]
+    crash, bystander = be.modules()
+    assert (crash.name, crash.usecount, crash.flags) == ("crash", 1, ms.MOD_INITIALIZING)
+    assert bystander.name == "bystander"
+    assert be.proc_modules().splitlines()[0] == f"crash{' ' * 15}{SIZE:8d} (initializing)"
     assert be.dmesg()[-1] == f"<1>{info.value}"
+    with pytest.raises(KernelError) as busy:
+        be.delete_module("crash")
+    assert busy.value.errno == errno.EBUSY
 
 
 @pytest.mark.parametrize("arch", ARCHES)

@@ -5,13 +5,14 @@ from __future__ import annotations
 from ..errors import UsageError
 from .base import Backend
 
-BACKENDS = ("sim", "syscall")
+BACKENDS = ("sim", "syscall", "qemu")
 
 
 def open_backend(
     kind: str, *, arch: str = "i386", variant: str = "patched", state_dir: str | None = None
 ) -> Backend:
-    """``sim`` (the simulated 2.4 kernel) or ``syscall`` (the real legacy syscalls)."""
+    """``sim`` (the simulated 2.4 kernel), ``syscall`` (the real legacy syscalls) or ``qemu``
+    (a real 2.4 kernel in a VM kept per state directory)."""
     if kind == "sim":
         from .sim import SimBackend
 
@@ -20,4 +21,8 @@ def open_backend(
         from .syscall import SyscallBackend
 
         return SyscallBackend(arch=arch)
+    if kind == "qemu":
+        from .qemu import QemuBackend
+
+        return QemuBackend(state_dir=state_dir, arch=arch, variant=variant)
     raise UsageError(f"unknown backend {kind!r} (choose from {', '.join(BACKENDS)})")

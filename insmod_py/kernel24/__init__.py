@@ -22,7 +22,7 @@ VARIANTS = cache.VARIANTS
 
 __all__ = [
     "ARCHES", "VARIANTS", "VERSION", "Kernel24Error", "KernelBuild", "build_kernel",
-    "cache_root", "find_kernel",
+    "cache_root", "find_kernel", "source_tarball",
 ]  # fmt: skip
 
 cache_root = cache.cache_root
@@ -102,6 +102,12 @@ def _stderr(line: str) -> None:
     print(f"kernel24: {line}", file=sys.stderr, flush=True)
 
 
+def source_tarball(source: Path | None = None, *, log: Log = _stderr) -> Source:
+    """The 2.4.37.11 tarball a build would use, downloaded if none is at hand."""
+    download_dir = _download_dir(cache_root())
+    return locate(source, download_dir) or download(download_dir, log)
+
+
 def build_kernel(
     arch: str, variant: str, *, source: Path | None = None, log: Log = _stderr
 ) -> KernelBuild:
@@ -112,11 +118,12 @@ def build_kernel(
     """
     machine = _machine(arch, variant)
     root = cache_root()
-    src = locate(source, _download_dir(root)) or download(_download_dir(root), log)
+    src = source_tarball(source, log=log)
     found = _find(machine, variant, src, root)
     if found is not None:
         return found
     with cache.arch_lock(root, arch):
+        cache.remove_stale_builds(root, arch)
         missing = [v for v in VARIANTS if _find(machine, v, src, root) is None]
         if variant in missing:
             build_variants(machine, missing, src, root, log)

@@ -36,11 +36,10 @@ _OLDCONFIG_ANSWERS = "\n" * 4000  # `yes ""`: every question (there should be no
 class Tree:
     """A configured 2.4 source tree and the make command for it."""
 
-    def __init__(self, machine: KernelMachine, root: Path, wrappers: Path, log: Log) -> None:
+    def __init__(self, machine: KernelMachine, root: Path, wrappers: Path) -> None:
         self.machine = machine
         self.root = root
         self.wrappers = wrappers
-        self.log = log
         self.jobs = (os.cpu_count() or 1) + 1
         self.logs = root.parent / "logs"
         self.logs.mkdir(exist_ok=True)
@@ -64,9 +63,14 @@ class Tree:
         log_file = self.logs / f"{step}.log"
         log_file.write_text(out)
         if proc.returncode != 0:
+            # the scratch tree goes away: keep the log beside the cache entries
+            kept = self.root.parent.parent / f"failed-{self.machine.arch}-{step}.log"
+            shutil.copyfile(log_file, kept)
             errors = [ln for ln in out.splitlines() if "error" in ln.lower() or "***" in ln]
-            last = (errors or out.strip().splitlines() or ["no output"])[0].strip()
-            raise Kernel24Error(f"make {' '.join(targets)} failed for {self.machine.arch}: {last}")
+            first = (errors or out.strip().splitlines() or ["no output"])[0].strip()
+            raise Kernel24Error(
+                f"make {targets[0]} failed for {self.machine.arch}: {first} (log: {kept})"
+            )
         return out
 
     def patch(self, patch_file: Path) -> None:
@@ -120,6 +124,23 @@ def configure(tree: Tree) -> None:
             file=str(ours),
         )
     tree.make("dep", "dep", parallel=False)
+    tree.make("split-include", "include/config/MARKER", parallel=False)
+    settle_headers(tree)
+
+
+def settle_headers(tree: Tree) -> None:
+    """Give every header under include/ one mtime, not older than its config files.
+
+    include/config/*.h (one file per CONFIG_ option) are written after the headers were
+    unpacked, and .hdepend makes each header that tests an option depend on them with a
+    ``touch`` rule.  In a parallel build those touches run while objects that include the
+    headers compile, so the next make (the patched kernel's) would rebuild a tenth of
+    the kernel; with every header settled first, only kernel/module.c is rebuilt.
+    """
+    now = time.time()
+    for path in (tree.root / "include").rglob("*"):
+        if path.is_file() and not path.is_symlink():
+            os.utime(path, (now, now))
 
 
 def compile_and_install(tree: Tree, step: str, modules_dir: Path) -> str:
@@ -237,7 +258,7 @@ def build_variants(
         wrappers = tmp / "cc"
         write_wrappers(machine, wrappers)
         t0 = time.monotonic()
-        tree = Tree(machine, extract(source, tmp / "linux"), wrappers, log)
+        tree = Tree(machine, extract(source, tmp / "linux"), wrappers)
         log(f"{machine.arch}: unpacked {source.path.name} in {time.monotonic() - t0:.1f} s")
         first = order[0]
         for name in cache.variant_patches(machine, first):

@@ -14,6 +14,7 @@ import fcntl
 import functools
 import hashlib
 import os
+import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +22,7 @@ from pathlib import Path
 from .machines import KernelMachine
 
 # Bump when the build steps or the entry layout change.
-BUILD_VERSION = "1"
+BUILD_VERSION = "2"
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 PATCH_DIR = PACKAGE_DIR / "patches"
@@ -97,6 +98,12 @@ def arch_lock(root: Path, arch: str) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def remove_stale_builds(root: Path, arch: str) -> None:
+    """Scratch trees of ``arch`` left by a killed builder (call with the arch lock held)."""
+    for stale in root.glob(f".build-{arch}-*"):
+        shutil.rmtree(stale, ignore_errors=True)
 
 
 def install(staging: Path, final: Path) -> None:

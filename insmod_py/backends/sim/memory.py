@@ -28,6 +28,7 @@ class ArchParams:
     area_start: int  # first module address (2.4 vmalloc / MODULES_VADDR)
     area_end: int
     kernel_module: int  # &kernel_module, the kernel's own struct module
+    guard: int  # bytes left unmapped after each module area
 
     @property
     def mask(self) -> int:
@@ -41,7 +42,13 @@ def arch_params(arch: str) -> ArchParams:
     lay = services.layout(arch)  # ValueError for an unknown arch
     start, end = lay.module_area
     # &kernel_module: the last slot of the kernel data page (only its address is ever used)
-    return ArchParams(arch, lay.word, start, end, lay.data_base + services.PAGE - 0x100)
+    kernel_module = lay.data_base + services.PAGE - 0x100
+    return ArchParams(arch, lay.word, start, end, kernel_module, MODULE_GUARD[arch])
+
+
+# i386's module_map is vmalloc, which leaves a guard page after each area; x86_64's
+# (arch/x86_64/mm/modutil.c) packs areas without one, as the real 2.4.37.11 kernels show.
+MODULE_GUARD = {"i386": 4096, "x86_64": 0}
 
 
 _SIGNED_KINDS = frozenset({"atomic", "int", "long"})
@@ -154,11 +161,11 @@ def page_round(size: int) -> int:
 
 
 def allocate(arch: ArchParams, modules: Iterable[LiveModule], size: int) -> int | None:
-    """First fit in the module area; like 2.4's vmalloc, one guard page after each area."""
+    """First fit in the module area, each area followed by the arch's guard (2.4 module_map)."""
     if size <= 0 or size > MAX_MODULE_SIZE:
         return None
-    need = page_round(size) + PAGE_SIZE
-    used = sorted((m.base, m.base + page_round(len(m.memory)) + PAGE_SIZE) for m in modules)
+    need = page_round(size) + arch.guard
+    used = sorted((m.base, m.base + page_round(len(m.memory)) + arch.guard) for m in modules)
     addr = arch.area_start
     for start, end in used:
         if addr + need <= start:

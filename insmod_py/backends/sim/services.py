@@ -611,13 +611,34 @@ def native_code(arch: str) -> dict[int, bytes]:
     return out
 
 
+# Stubs an architecture's 2.4 kernel does not export: asm-i386/string.h makes them inline
+# (the real 2.4.37.11 i386 kernel's /proc/ksyms has none of them).
+NOT_EXPORTED: dict[str, frozenset[str]] = {
+    "i386": frozenset(
+        (
+            "memmove",
+            "strlen",
+            "strnlen",
+            "strcpy",
+            "strncpy",
+            "strcat",
+            "strcmp",
+            "strncmp",
+            "strchr",
+        )
+    ),
+    "x86_64": frozenset(),
+}
+
+
 def kernel_exports(arch: str) -> dict[str, int]:
     """Every kernel symbol the simulated kernel provides -> its stub or data address."""
     lay = layout(arch)
+    hidden = NOT_EXPORTED[arch]
     out = {
         name: lay.stub_base + SLOT * i
         for i, (name, _) in enumerate(FUNCTIONS)
-        if _exported_on(arch, name)
+        if name not in hidden and _exported_on(arch, name)
     }
     out.update({name: lay.native_base + off for name, (off, _) in _thunks(arch).items()})
     out.update({name: lay.data_base + off for name, off in DATA_SYMBOLS.items()})

@@ -30,7 +30,9 @@ KERN_ERR = "<3>"
 KERN_ALERT = "<1>"
 KERN_WARNING = "<4>"
 KERN_INFO = "<6>"
-UTS_RELEASE = "2.4.20"  # as kernel_stub/include/linux/version.h, which the examples use
+# The release of the real kernel it is checked against (qemu backend), as
+# kernel_stub/include/linux/version.h says for the examples.
+UTS_RELEASE = "2.4.37.11"
 TAINT_PROPRIETARY = 1  # 2.4.10+ TAINTED_PROPRIETARY_MODULE, shown as "P"
 TAINT_FORCED = 2  # TAINTED_FORCED_MODULE (insmod -f), shown as "F"
 CHAIN_LIMIT = 1 << 16  # longest refs chain we follow: a corrupt list must not hang us
@@ -191,7 +193,7 @@ class Kernel:
         deps = []
         for _, dep in self.deps_of(mod):
             d = self.space.at_base(dep)
-            deps.append(self.display_name(d) if d is not None else f"{dep:#x}")
+            deps.append(self.display_name(d) if d is not None else "")  # "": kernel_module
         return ModuleInfo(
             name=self.display_name(mod),
             base=mod.base,
@@ -213,7 +215,7 @@ class Kernel:
         self._capable(call)  # 1
         nm = self._get_mod_name(call, name)  # 2
         size &= self.mask  # size_t
-        if size < self.sizeof + len(nm):  # 3
+        if size < self.sizeof + len(nm) + 1:  # 3: 2.4.37's bound counts the name's NUL
             raise self._fail(call, errno.EINVAL, "size smaller than struct module + name")
         if self.find_module(nm) is not None:  # 4
             raise self._fail(call, errno.EEXIST)
@@ -374,7 +376,9 @@ class Kernel:
                 raise self._fail(
                     call, errno.EINVAL, printk="self-referential dependency in mod->deps."
                 )
-            if self.space.at_base(d) is None:
+            # 2.4 scans module_list up to &kernel_module for d, so a dependency on the
+            # kernel itself passes (seen on the real 2.4.37.11 kernel)
+            if self.space.at_base(d) is None and d != self.arch.kernel_module:
                 raise self._fail(
                     call, errno.EINVAL, printk="found dependency that is (no longer?) a module."
                 )
@@ -384,7 +388,10 @@ class Kernel:
             )
         for addr, d in deps:  # 23: the kernel fills ref/next_ref; userspace gave only dep
             dmod = self.space.at_base(d)
-            assert dmod is not None
+            if dmod is None:  # &kernel_module: its refs list is not shown anywhere, not kept
+                self.space.write_word(addr + self.ws, mod.base)
+                self.space.write_word(addr + 2 * self.ws, 0)
+                continue
             self.space.write_word(addr + self.ws, mod.base)
             self.space.write_word(addr + 2 * self.ws, dmod.get("refs"))
             dmod.set("refs", addr)
@@ -429,7 +436,7 @@ class Kernel:
             try:
                 ret = self._run(init)
             except self.executor.oops_types() as oops:
-                self._undo_after_oops(mod, str(oops))
+                self._oops_in_init(mod, str(oops))
                 return
             if ret != 0:
                 mod.set("usecount", 0)
@@ -440,16 +447,16 @@ class Kernel:
         mod.set("usecount", mod.get("usecount") - 1)
         mod.set("flags", (mod.get("flags") | ms.MOD_RUNNING) & ~ms.MOD_INITIALIZING)
 
-    def _undo_after_oops(self, mod: LiveModule, report: str) -> None:
-        """Design choice: no half-loaded module.  Back to the state before the call, minus mod."""
-        for m in self.modules:
-            if m.original:
-                m.memory[:] = m.original
-        self.st.runtime = None  # discard what the crashed code did to heap / chrdevs
-        self.st.runtime_dirty = False
+    def _oops_in_init(self, mod: LiveModule, report: str) -> None:
+        """As 2.4: the oops kills the caller inside sys_init_module, so the module stays.
+
+        It keeps usecount 1 and MOD_INITIALIZING ("(initializing)" in /proc/modules,
+        delete_module says EBUSY) and whatever init did before the fault (memory, heap,
+        registered devices), as the real 2.4.37.11 kernel under qemu shows.
+        """
         if not report.startswith("<"):
             self.st.log.append(f"{KERN_ALERT}{report}")
-        self._release(mod, tag_freed=False)
+        mod.dirty = True
         self.st.deferred = LoadError(report)
 
     # -- 1.6 sys_delete_module ------------------------------------------------------------

@@ -1,0 +1,338 @@
+"""QemuBackend: the Backend protocol over a real Linux 2.4.37.11 kernel running under qemu.
+
+Every call is one request to the guest agent, which makes the real system call
+(protocol.py); the VM is booted by the first use of a state directory and left running
+(vm.py).  The backend holds the VM's lock from its first call until :meth:`close` (or
+the process ends), so one pyinsmod command's calls are never interleaved with another's.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno as E
+import struct
+from pathlib import Path
+
+from ...errors import KernelError, LoadError
+from ...ksyms import KernelSymbol, SymbolTable
+from ...modstruct import KERNEL_SYM_NAME_LEN, QM_DEPS, QM_INFO, QM_MODULES, QM_REFS, QM_SYMBOLS
+from ..base import ImageInfo, ModuleInfo
+from .protocol import Channel, GuestDied, Op, ProtocolError, Reply, encode_str
+from .vm import Vm, VmError, VmStatus
+
+CALL_TIMEOUT = 60.0  # per request, beyond what the line itself needs (a long init)
+EXIT_GRACE = 5.0  # from qemu closing the agent socket to its process being gone
+SECONDS_PER_MB = 30.0  # the serial line's worst case under a busy host
+VARIANTS = ("unpatched", "patched")
+SYSLOG_READ_ALL, SYSLOG_CLEAR = 3, 5
+SYSLOG_SIZE = 1 << 17  # more than 2.4's log buffer holds
+_QUERY_START = 1024
+TAINT_FILE = "/proc/sys/kernel/tainted"
+
+
+def kernel_build(arch: str, variant: str) -> Path:
+    """The bzImage of the built kernel, or one line naming the command that builds it."""
+    try:
+        from ...kernel24 import find_kernel
+    except ImportError:  # a tree without the kernel builder
+        find_kernel = None
+    build = find_kernel(arch, variant) if find_kernel is not None else None
+    if build is None:
+        raise LoadError(f"no {variant} {arch} 2.4 kernel has been built; run: make kernel24")
+    return Path(build.bzimage)
+
+
+class QemuBackend:
+    """A real 2.4 kernel (stock or with Zippel's patch) in a qemu VM kept per state directory."""
+
+    def __init__(
+        self,
+        state_dir: str | None = None,
+        arch: str = "i386",
+        variant: str = "patched",
+        *,
+        timeout: float = CALL_TIMEOUT,
+    ) -> None:
+        if variant not in VARIANTS:
+            raise ValueError(f"kernel variant must be one of {', '.join(VARIANTS)}")
+        from ..sim.state import default_state_dir
+
+        self.arch = arch
+        self.variant = variant
+        self.vm = Vm(state_dir if state_dir is not None else default_state_dir(), arch, variant)
+        self.word_size = self.vm.machine.word_size
+        self._mask = (1 << (8 * self.word_size)) - 1
+        self._channel: Channel | None = None
+        self._release: str | None = None
+        self._timeout = timeout
+
+    # -- the connection ------------------------------------------------------------------------
+
+    def _connect(self) -> Channel:
+        if self._channel is not None:
+            return self._channel
+        self.vm.lock()
+        try:
+            self.vm.check_alive()
+            if self.vm.status().state == "running":
+                channel = self.vm.connect()
+                hello = self._hello(channel)
+            else:
+                channel = self.vm.boot(kernel_build(self.arch, self.variant))
+                hello = self._hello(channel)
+        except BaseException:
+            self.vm.unlock()
+            raise
+        self._release = hello.data[2 * 65 : 3 * 65].split(b"\0", 1)[0].decode("latin-1")
+        self._channel = channel
+        return channel
+
+    def _hello(self, channel: Channel) -> Reply:
+        """The first request of a connection; retried once past the agent's resync second."""
+        for attempt in range(2):
+            try:
+                reply = channel.call(Op.HELLO, timeout=2.0 + 3.0 * attempt)
+                break
+            except GuestDied:
+                continue  # an earlier command's worker died; this one was told
+            except ProtocolError:
+                self.vm.check_alive()
+                if attempt:
+                    raise VmError(
+                        f"the {self.vm.label} does not answer ({self.vm.last_words()}); "
+                        "`pyinsmod qemu stop` stops it"
+                    ) from None
+        if reply.ret != self.word_size:
+            raise VmError(f"the {self.vm.label}'s agent has word size {reply.ret}")
+        return reply
+
+    def close(self) -> None:
+        if self._channel is not None:
+            self._channel.close()
+            self._channel = None
+        self.vm.unlock()
+
+    def __del__(self) -> None:
+        with contextlib.suppress(Exception):
+            self.close()
+
+    def request(self, op: Op, payload: bytes = b"", call: str = "") -> Reply:
+        """One request; a dead or silent guest becomes one clear line."""
+        channel = self._connect()
+        timeout = self._timeout + SECONDS_PER_MB * len(payload) / (1 << 20)
+        name = call or op.name.lower()
+        try:
+            return channel.call(op, payload, timeout=timeout)
+        except GuestDied as exc:
+            raise LoadError(f"{name}: {exc} (see the console log {self.vm.console})") from None
+        except ProtocolError as exc:
+            self.close()
+            if exc.closed:  # qemu closes its sockets a moment before its process ends
+                self.vm.wait_exit(EXIT_GRACE)
+            if self.vm.status().state != "running":
+                self.vm.check_alive(call=name)  # raises: the kernel died
+            raise VmError(
+                f"{name}: {self.vm.label}: {exc} (`pyinsmod qemu stop` stops it)"
+            ) from None
+
+    def _syscall(self, op: Op, payload: bytes, call: str) -> int:
+        """A call whose return value is -errno on failure, else a number."""
+        ret = self.request(op, payload, call).ret
+        if -4096 < ret < 0:
+            raise KernelError(call, -ret)
+        return ret
+
+    # -- the Backend protocol ------------------------------------------------------------------
+
+    def kernel_symbols(self) -> SymbolTable:
+        """Module exports (newest module first) then the kernel's, via QM_SYMBOLS."""
+        table = SymbolTable()
+        for module in self._query_names(None, QM_MODULES):
+            try:
+                syms = self._query_symbols(module)
+            except KernelError as exc:
+                if exc.errno == E.ENOENT:
+                    continue
+                raise
+            for sym in syms:
+                table.add(sym)
+        for sym in self._query_symbols(None):
+            table.add(sym)
+        return table
+
+    def create_module(self, name: str, size: int) -> int:
+        payload = struct.pack("<Q", size & 0xFFFFFFFFFFFFFFFF) + encode_str(name)
+        return self._syscall(Op.CREATE_MODULE, payload, "create_module") & self._mask
+
+    def init_module(
+        self, name: str, image: bytes | bytearray, info: ImageInfo | None = None
+    ) -> None:
+        self._syscall(Op.INIT_MODULE, encode_str(name) + bytes(image), "init_module")
+
+    def delete_module(self, name: str | None) -> None:
+        self._syscall(Op.DELETE_MODULE, encode_str(name), "delete_module")
+
+    def modules(self) -> list[ModuleInfo]:
+        """QM_MODULES, then QM_INFO, QM_REFS and QM_DEPS per module (newest first)."""
+        result = []
+        for name in self._query_names(None, QM_MODULES):
+            try:
+                addr, size, flags, usecount = self._query_info(name)
+                refs = tuple(self._query_names(name, QM_REFS))
+                deps = tuple(self._query_names(name, QM_DEPS))
+            except KernelError as exc:
+                if exc.errno == E.ENOENT:
+                    continue
+                raise
+            result.append(ModuleInfo(name, addr, size, flags, usecount, refs, deps))
+        return result
+
+    # -- the rest of 2.4's interface -----------------------------------------------------------
+
+    def query_module(self, name: str | None, which: int, bufsize: int) -> tuple[bytes, int]:
+        """sys_query_module with a buffer of ``bufsize`` bytes: (buffer, ``*ret``).
+
+        ENOSPC raises :class:`QueryBufferTooSmall` carrying ``*ret`` (the size needed),
+        as the simulated kernel's does.
+        """
+        from ..sim import QueryBufferTooSmall
+
+        payload = encode_str(name) + struct.pack("<IQ", which, bufsize)
+        reply = self.request(Op.QUERY_MODULE, payload, "query_module")
+        count = int.from_bytes(reply.data[:8], "little")
+        if reply.ret == -E.ENOSPC:
+            raise QueryBufferTooSmall(count, which)
+        if -4096 < reply.ret < 0:
+            raise KernelError("query_module", -reply.ret)
+        return reply.data[8:], count
+
+    def _query(self, name: str | None, which: int) -> tuple[bytes, int]:
+        from ..sim import QueryBufferTooSmall
+
+        size = _QUERY_START
+        for _ in range(8):  # the size needed can grow between calls
+            try:
+                return self.query_module(name, which, size)
+            except QueryBufferTooSmall as exc:
+                size = max(exc.ret, size + 1)
+        raise KernelError("query_module", E.ENOSPC, "buffer size kept changing")
+
+    def _query_names(self, name: str | None, which: int) -> list[str]:
+        data, count = self._query(name, which)
+        return [n.decode("latin-1") for n in data.split(b"\0")[:count]]
+
+    def _query_info(self, name: str) -> tuple[int, int, int, int]:
+        data, _ = self._query(name, QM_INFO)
+        fmt = "<3Qq" if self.word_size == 8 else "<3Ii"
+        addr, size, flags, usecount = struct.unpack_from(fmt, data)
+        return addr, size, flags, usecount
+
+    def _query_symbols(self, name: str | None) -> list[KernelSymbol]:
+        """QM_SYMBOLS: ``nsyms`` (value, name offset) word pairs, then the strings."""
+        data, nsyms = self._query(name, QM_SYMBOLS)
+        pair = struct.Struct("<QQ" if self.word_size == 8 else "<II")
+        symbols = []
+        for value, offset in pair.iter_unpack(data[: nsyms * pair.size]):
+            end = data.find(b"\0", offset)
+            text = data[offset : end if end >= 0 else len(data)].decode("latin-1")
+            symbols.append(KernelSymbol(text, value, name))
+        return symbols
+
+    def get_kernel_syms(self) -> list[tuple[int, str]]:
+        """sys_get_kernel_syms' table: "#module" pseudo entries, then symbols, kernel last."""
+        reply = self.request(Op.GET_KERNEL_SYMS, struct.pack("<I", 1), "get_kernel_syms")
+        if -4096 < reply.ret < 0:
+            raise KernelError("get_kernel_syms", -reply.ret)
+        entry = struct.Struct(("<Q" if self.word_size == 8 else "<I") + f"{KERNEL_SYM_NAME_LEN}s")
+        size = self.word_size + KERNEL_SYM_NAME_LEN
+        size += -size % self.word_size  # tail padding: 72 bytes on x86_64
+        rows = []
+        for i in range(reply.ret):
+            value, raw = entry.unpack_from(reply.data, i * size)
+            rows.append((value, raw.split(b"\0", 1)[0].decode("latin-1")))
+        return rows
+
+    def get_kernel_syms_count(self) -> int:
+        """sys_get_kernel_syms(NULL)."""
+        return self._syscall(Op.GET_KERNEL_SYMS, struct.pack("<I", 0), "get_kernel_syms")
+
+    def read_file(self, path: str) -> bytes:
+        reply = self.request(Op.READ_FILE, encode_str(path), "open")
+        if -4096 < reply.ret < 0:
+            raise KernelError("open", -reply.ret, path)
+        return reply.data
+
+    def proc_modules(self) -> str:
+        return self.read_file("/proc/modules").decode("latin-1")
+
+    def proc_ksyms(self) -> str:
+        return self.read_file("/proc/ksyms").decode("latin-1")
+
+    def kernel_version(self) -> str:
+        """The guest's ``uname -r``."""
+        self._connect()
+        assert self._release is not None
+        return self._release
+
+    def tainted(self) -> int:
+        """/proc/sys/kernel/tainted; 0 for a kernel without sysctl (it keeps no flags)."""
+        try:
+            return int(self.read_file(TAINT_FILE).split()[0])
+        except KernelError as exc:
+            if exc.errno == E.ENOENT:
+                return 0
+            raise
+
+    def add_taint(self, flags: int) -> None:
+        """OR ``flags`` into /proc/sys/kernel/tainted, as 2.4.10+ insmod did (and as it,
+        nothing when the kernel has no such file)."""
+        try:
+            value = int(self.read_file(TAINT_FILE).split()[0]) | flags
+        except KernelError as exc:
+            if exc.errno == E.ENOENT:
+                return
+            raise
+        fd = self._syscall(Op.OPEN, encode_str(TAINT_FILE) + struct.pack("<II", 1, 0), "open")
+        try:
+            self._syscall(Op.WRITE, struct.pack("<I", fd) + f"{value}\n".encode(), "write")
+        finally:
+            self._syscall(Op.CLOSE, struct.pack("<I", fd), "close")
+
+    def dmesg(self) -> list[str]:
+        """The kernel log (syslog(2) READ_ALL), oldest first, each line with its <N> level."""
+        reply = self.request(Op.SYSLOG, struct.pack("<II", SYSLOG_READ_ALL, SYSLOG_SIZE), "syslog")
+        if -4096 < reply.ret < 0:
+            raise KernelError("syslog", -reply.ret)
+        return reply.data.decode("latin-1").splitlines()
+
+    def clear_dmesg(self) -> None:
+        self._syscall(Op.SYSLOG, struct.pack("<II", SYSLOG_CLEAR, 0), "syslog")
+
+    def reset(self) -> None:
+        """Unload every module (users before what they use) and clear the log."""
+        for _ in range(64):
+            mods = self.modules()
+            if not mods:
+                break
+            removable = [m for m in mods if not m.refs]
+            for mod in removable or mods:
+                self.delete_module(mod.name)
+        else:
+            raise LoadError(f"the {self.vm.label} keeps modules that cannot be removed")
+        self.clear_dmesg()
+
+    # -- the VM ----------------------------------------------------------------------------------
+
+    def status(self) -> VmStatus:
+        return self.vm.status()
+
+    def stop(self) -> bool:
+        """Stop the VM (waiting for the lock first, so no command is cut off)."""
+        if self._channel is not None:
+            self._channel.close()
+            self._channel = None
+        self.vm.lock()
+        try:
+            return self.vm.stop()
+        finally:
+            self.vm.unlock()
