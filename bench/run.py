@@ -1,9 +1,9 @@
-"""``make bench``: our loader side by side with GNU ld, C and Python peers (issue 9).
+"""``make bench``: our loader side by side with GNU ld, C and Python peers.
 
 Peers, all on the same inputs, linked at the same base against the same symbols:
 
   (a) our pipeline in-process: read -> symbols -> layout -> resolve -> relocate -> image
-  (p) the same with the C accelerator switched off (insmod_py.reloc.NATIVE = None):
+  (p) the same with the C accelerator left out (relocation strategy BULK):
       the pure-Python paths alone, reported beside (a), not a target
   (b) the whole ``pyinsmod load --dry-run`` process
   (c) GNU ld with the oracle script (whole process), the reference for every ratio
@@ -41,14 +41,18 @@ OUT = HERE / "out"
 VENV_BIN = Path(sys.executable).parent
 CLE_VENV = OUT / "cle-venv"
 CORPUS = Path(os.environ.get("PYINSMOD_CORPUS", "~/.cache/pyinsmod-corpus")).expanduser()
-BASES = {"i386": 0xC8800000, "x86_64": 0xFFFFFFFFA0000000}
-KERNEL_AREA = {"i386": 0xC0100000, "x86_64": 0xFFFFFFFF81000000}
-MACHINES = {3: "i386", 62: "x86_64"}
 GEN_BIG = 171_000  # amdgpu.ko (i386) has 171,735 relocations
 GROWTH = (1, 4, 16)
 
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(HERE))
+
+from insmod_py.arch import MACHINES, by_e_machine, by_name  # noqa: E402
+from insmod_py.reloc import Strategy  # noqa: E402
+
+BASES = {m.name: m.sim_kernel.module_area[0] for m in MACHINES}
+KERNEL_AREA = {m.name: m.sim_kernel.stub_base for m in MACHINES}
+CLOADER_ARCHES = ("i386",)  # Zippel's C loader (peer f) handles R_386_* only
 
 
 @dataclass
@@ -71,7 +75,8 @@ def _machine_of(path: Path) -> str | None:
         head = fh.read(20)
     if head[:4] != b"\x7fELF" or len(head) < 20:
         return None
-    return MACHINES.get(int.from_bytes(head[18:20], "little"))
+    machine = by_e_machine(int.from_bytes(head[18:20], "little"))
+    return None if machine is None else machine.name
 
 
 def corpus_inputs() -> list[Input]:
@@ -106,7 +111,7 @@ def generated_inputs() -> list[Input]:
 
 def system_map(arch: str) -> dict[str, int]:
     """Kernel symbol values from a System.map in the corpus cache, if there is one."""
-    key = "686" if arch == "i386" else "amd64"
+    key = by_name(arch).debian_flavour
     for path in sorted(CORPUS.rglob("System.map*")) if CORPUS.is_dir() else ():
         if key in str(path) and path.is_file() and path.stat().st_size > 1000:
             values = {}
@@ -134,7 +139,7 @@ def prepare(inp: Input, kmap: dict[str, int]) -> None:
         }
         - SPECIALS
     )
-    start, width = KERNEL_AREA[inp.arch], 8 if inp.arch == "i386" else 16
+    start, width = KERNEL_AREA[inp.arch], 2 * by_name(inp.arch).word_size
     lines = [f"{kmap.get(n, start + 16 * i):0{width}x} {n}\n" for i, n in enumerate(names)]
     inp.ksyms = OUT / "ksyms" / f"{inp.label}.ksyms"
     inp.ksyms.parent.mkdir(parents=True, exist_ok=True)
@@ -162,7 +167,7 @@ def run_process(cmd: list[str], **kw: object) -> Callable[[], None]:
     return go
 
 
-def pipeline(inp: Input) -> object:
+def pipeline(inp: Input, relocation: Strategy = Strategy.AUTO) -> object:
     """(a): everything `pyinsmod load --dry-run` does, minus process start-up and output."""
     from insmod_py.elf import read_object
     from insmod_py.ksyms import load_symbols
@@ -171,24 +176,19 @@ def pipeline(inp: Input) -> object:
     obj = read_object(str(inp.path))
     table = load_symbols(inp.ksyms)
     base = inp.base
-    return link(obj, table, lambda size: base, name=module_name_from_path(str(inp.path)))
+    name = module_name_from_path(str(inp.path))
+    return link(obj, table, lambda size: base, name=name, relocation=relocation)
 
 
 def pipeline_pure(inp: Input) -> object:
     """(p): (a) with the C accelerator off: what pure Python does."""
-    import insmod_py.reloc as reloc
-
-    native, reloc.NATIVE = reloc.NATIVE, None
-    try:
-        return pipeline(inp)
-    finally:
-        reloc.NATIVE = native
+    return pipeline(inp, Strategy.BULK)
 
 
 def ld_command(inp: Input) -> list[str]:
     """(c): the oracle copy and script for our layout, written once; the ld command line."""
     from insmod_py.elf import read_object
-    from insmod_py.oracle import LD_EMULATION, LD_FLAGS, linker_script, oracle_copy
+    from insmod_py.oracle import LD_FLAGS, linker_script, oracle_copy
 
     obj = read_object(str(inp.path))
     linked = pipeline(inp)
@@ -197,7 +197,7 @@ def ld_command(inp: Input) -> list[str]:
     (work / "in.o").write_bytes(oracle_copy(obj))
     (work / "script.lds").write_text(linker_script(obj, linked))  # type: ignore[arg-type]
     return [
-        "ld", "-m", LD_EMULATION[obj.machine], *LD_FLAGS, "-T", str(work / "script.lds"),
+        "ld", "-m", obj.arch.ld_emulation, *LD_FLAGS, "-T", str(work / "script.lds"),
         "-o", str(work / "out"), str(work / "in.o"),
     ]  # fmt: skip
 
@@ -272,7 +272,7 @@ def measure_input(
             res["e"] = stats(json.loads(proc.stdout.strip().splitlines()[-1]))
         else:
             res["e"] = {"skipped": "cle failed: " + proc.stderr.strip()[-200:]}
-    if inp.arch == "i386":
+    if inp.arch in CLOADER_ARCHES:
         import cloader
 
         exe = cloader.build()
@@ -343,7 +343,7 @@ def measure_help(runs: int) -> dict[str, object]:
 
 
 def measure_emulator(runs: int) -> dict[str, object]:
-    """The simulated kernel's cost (issue 6): load+init+rmmod of hello, and the guest
+    """The simulated kernel's cost: load+init+rmmod of hello, and the guest
     instruction rate of an init that never returns (the ``loop`` example runs until
     the machine's instruction budget stops it)."""
     import contextlib

@@ -13,12 +13,20 @@ from typing import Any, NoReturn
 import click
 
 from . import __version__
+from .arch import DEFAULT, NAMES, host
 from .clibase import Command, Context
 from .errors import LoadError
 
 STATE_HELP = (
     "State directory of the simulated kernel and the qemu VMs "
     "(default: $PYINSMOD_STATE, ~/.local/state/pyinsmod)."
+)
+state_option = click.option("--state", "state_dir", metavar="DIR", default=None, help=STATE_HELP)
+arch_option = click.option(
+    "--arch",
+    type=click.Choice(NAMES),
+    default=None,
+    help=f"Which simulated kernel (default: the only one with state, else {DEFAULT.name}).",
 )
 
 
@@ -57,7 +65,6 @@ variant_option = click.option(
     show_default=True,
     help="Kernel (sim, qemu): with Zippel's module_new patch, or vanilla 2.4.",
 )
-state_option = click.option("--state", "state_dir", metavar="DIR", default=None, help=STATE_HELP)
 backend_options = [backend_option, variant_option, state_option]
 # lsmod, ksyms, dmesg: a kernel that has a module list and a log (not the host's syscalls)
 view_options = [
@@ -86,7 +93,7 @@ def with_view_options(func: Any) -> Any:
 
 
 @click.group(cls=DefaultLoadGroup, context_settings={"help_option_names": ["-h", "--help"]})
-# the version given: click would import importlib.metadata (~20 ms) to look it up
+# the version given: click would otherwise import importlib.metadata to look it up
 @click.version_option(__version__, package_name="insmod_py", prog_name="pyinsmod")
 def cli() -> None:
     """Load Linux 2.4 modules from userspace, the way Roman Zippel proposed in 2002.
@@ -258,7 +265,7 @@ def _write_outputs(linked: Any, blob_path: str | None, map_file: str | None) -> 
     if blob_path:
         outputs.append((blob_path, linked.image))
     if map_file:
-        import json  # only here: its import costs a start-up 1.5 ms
+        import json  # only here: other commands need not pay for its import
 
         outputs.append((map_file, (json.dumps(_map_json(linked), indent=1) + "\n").encode()))
     atomic_write_all(outputs)
@@ -387,24 +394,13 @@ def modinfo(
         raise click.exceptions.Exit(failed.exit_code)
 
 
-ARCHES = ("i386", "x86_64")
-arch_option = click.option(
-    "--arch",
-    type=click.Choice(ARCHES),
-    default=None,
-    help="Which simulated kernel (default: the only one with state, else i386).",
-)
-
-
 def _arch(arch: str | None, state_dir: str | None, backend: str = "sim") -> str:
     """The --arch given; for the real syscalls this machine's; else the one simulated
     kernel that has state, or i386."""
     if arch is not None:
         return arch
     if backend == "syscall":
-        import platform
-
-        return "x86_64" if platform.machine() == "x86_64" else "i386"
+        return (host() or DEFAULT).name
     if backend == "qemu":
         from .backends.qemu.vm import running_arches
 
@@ -412,8 +408,8 @@ def _arch(arch: str | None, state_dir: str | None, backend: str = "sim") -> str:
     else:
         from .backends.sim.state import existing_arches
 
-        found = [a for a in existing_arches(state_dir) if a in ARCHES]
-    return found[0] if len(found) == 1 else "i386"
+        found = [a for a in existing_arches(state_dir) if a in NAMES]
+    return found[0] if len(found) == 1 else DEFAULT.name
 
 
 @cli.command()
@@ -457,7 +453,10 @@ def _taint_text(flags: int) -> str:
     """2.4's print_tainted(): "Not tainted", or "Tainted: " and one letter per flag."""
     if not flags:
         return "Not tainted"
-    return "Tainted: " + ("P" if flags & 1 else "G") + ("F" if flags & 2 else " ")
+    from .modstruct import TAINT_FORCED, TAINT_PROPRIETARY
+
+    proprietary = "P" if flags & TAINT_PROPRIETARY else "G"
+    return "Tainted: " + proprietary + ("F" if flags & TAINT_FORCED else " ")
 
 
 def _view_backend(backend: str, arch: str | None, variant: str, state_dir: str | None) -> Any:
@@ -577,13 +576,13 @@ def _qemu_backends(arch: str | None, variant: str | None, state_dir: str | None)
 
     return [
         QemuBackend(state_dir=state_dir, arch=a, variant=v)
-        for a in ((arch,) if arch else ARCHES)
+        for a in ((arch,) if arch else NAMES)
         for v in ((variant,) if variant else ("unpatched", "patched"))
     ]
 
 
 qemu_selection = [
-    click.option("--arch", type=click.Choice(ARCHES), default=None, help="Default: every one."),
+    click.option("--arch", type=click.Choice(NAMES), default=None, help="Default: every one."),
     click.option(
         "--kernel",
         "variant",
@@ -602,7 +601,7 @@ def with_qemu_selection(func: Any) -> Any:
 
 
 @qemu.command("start")
-@click.option("--arch", type=click.Choice(ARCHES), default="i386", show_default=True)
+@click.option("--arch", type=click.Choice(NAMES), default=DEFAULT.name, show_default=True)
 @variant_option
 @state_option
 def qemu_start(arch: str, variant: str, state_dir: str | None) -> None:

@@ -1,4 +1,4 @@
-"""click classes of the ``pyinsmod`` commands: click's, minus a 2 ms import per help screen.
+"""click classes of the ``pyinsmod`` commands: click's, minus an import per help screen.
 
 click's HelpFormatter imports :mod:`shutil` (with zlib, bz2, lzma and fnmatch) only to
 call ``shutil.get_terminal_size()``; every ``--help`` and usage error paid for it.

@@ -1,6 +1,6 @@
 """Deferred relocations: sites whose symbol no loaded module provides yet.
 
-The livepatch idea (seed 001): instead of refusing a module whose undefined
+The livepatch idea: instead of refusing a module whose undefined
 symbols are missing, the loader keeps the relocation records of those sites
 (offset, type, addend, the bytes before relocation) and the names they need,
 and the kernel applies them when a module exporting the names arrives.  Until
@@ -8,9 +8,11 @@ then every such site points at an "unresolved symbol" trap address the
 kernel knows, so a call or a read there is an oops naming the symbol.
 
 :func:`collect` picks the records out of a relocation table while linking;
-:func:`apply` applies them later to the module's memory with the SAME routine
-the loader uses (:func:`insmod_py.reloc.apply_table`), fed a relocation table
-made of the kept records.  Nothing here knows a machine: the recipes do.
+:func:`apply` applies them later to the module's memory with the SAME entry
+point the loader uses (:class:`insmod_py.reloc.Relocator`), fed a relocation
+table made of the kept records (so only the Python paths: there are no file
+bytes for the C accelerator to read, and a few sites do not need it).  Nothing
+here knows a machine: the recipes do.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from dataclasses import dataclass
 
 from .elf import constants as C
 from .elf.reader import RelocTable, Section
-from .reloc import apply_table, for_machine
+from .reloc import Relocator, Strategy, for_machine
 
 
 @dataclass(frozen=True)
@@ -83,12 +85,13 @@ def apply(
     machine: int,
     rela: bool,
     path: str,
+    strategy: Strategy = Strategy.AUTO,
 ) -> None:
     """Relocate ``sites`` in a loaded module's ``memory`` with the providers' ``addresses``.
 
     The fields get their original bytes back first (REL's addend; zero for
     RELA, whose targets the recipe table may require to be empty), then one
-    relocation table made of the sites goes through :func:`apply_table`.
+    relocation table made of the sites goes through :class:`Relocator`.
     """
     for site in sites:
         memory[site.offset : site.offset + len(site.original)] = site.original
@@ -107,6 +110,6 @@ def apply(
         symbols=[index[s.name] for s in sites],
         addends=[s.addend for s in sites],
     )  # fmt: skip
-    apply_table(
-        memory, table, [addresses[n] for n in names], names, 0, base, for_machine(machine), path
-    )
+    values = [addresses[n] for n in names]
+    relocator = Relocator(memory, values, names, base, for_machine(machine), path, strategy)
+    relocator.apply(table, 0)

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from . import header as module_header
 from . import modstruct
+from .arch import Machine, by_e_machine
 from .elf import ElfObject
 from .elf import constants as C
 from .errors import LoadError, SymbolError
@@ -31,13 +32,6 @@ from .loader import module_name_from_path
 KSYMTAB_PREFIX = "__ksymtab_"
 MODULE_SUFFIXES = (".ko", ".ko.xz", ".o")
 PAGE = 4096
-# Synthetic module areas (first base, first address past the area).  amd64 is
-# the real MODULES_VADDR without KASLR, within +-2 GiB of the kernel image as
-# PC32/32S need; i386 has no such limit and only needs room for every module.
-MODULE_AREA = {
-    C.EM_X86_64: (0xFFFFFFFFC0000000, 0xFFFFFFFFFF000000),
-    C.EM_386: (0xD0000000, 0xFFFFE000),
-}
 
 
 @dataclass(frozen=True)
@@ -66,7 +60,13 @@ class Depmod:
 
     @property
     def word_size(self) -> int:
-        return C.WORD_SIZE[self.machine]
+        return self.arch.word_size
+
+    @property
+    def arch(self) -> Machine:
+        machine = by_e_machine(self.machine)
+        assert machine is not None  # the reader accepted every object of the tree
+        return machine
 
     def format_symbols(self) -> str:
         """The symbols as 2.4 /proc/ksyms printed them: ``addr name [module]``."""
@@ -127,7 +127,8 @@ class _Scan:
 
 
 def _scan(obj: ElfObject, name: str) -> _Scan:
-    layout = lay_out(obj, name.encode(), b"", header=module_header.header_piece(obj.word_size))
+    piece = module_header.struct_module_piece(obj.word_size)
+    layout = lay_out(obj, name.encode(), b"", struct_module=piece)
     defined: dict[str, int] = {}
     marked: list[str] = []
     undefined: list[str] = []
@@ -177,8 +178,10 @@ def scan_tree(
         for export in scan.exports:
             provider.setdefault(export, scan.name)
 
-    word = C.WORD_SIZE[machine]
-    start, end = MODULE_AREA[machine] if base is None else (base, 1 << (8 * word))
+    arch = by_e_machine(machine)
+    assert arch is not None  # the reader accepted every object of the tree
+    word = arch.word_size
+    start, end = arch.depmod_area if base is None else (base, 1 << (8 * word))
     ref_size = modstruct.sizeof(word, "module_ref")
     modules: list[TreeModule] = []
     symbols = list(kernel)

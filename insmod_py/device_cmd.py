@@ -22,7 +22,6 @@ from .errors import LoadError, UsageError
 if TYPE_CHECKING:
     from .simkernel import SimKernel
 
-STATE_HELP = "Simulated kernel state directory (default: $PYINSMOD_STATE, ~/.local/state/pyinsmod)."
 DEVICE_HELP = "DEVICE: MAJOR:MINOR, NAME[:MINOR] (as /proc/devices or a misc device), /proc/PATH."
 
 
@@ -50,13 +49,9 @@ def _kernel(arch: str | None, state_dir: str | None) -> SimKernel:
 
 def _common(func: Callable) -> Callable:
     """--state and --arch, as the other commands on the simulated kernel have them."""
-    func = click.option("--state", "state_dir", metavar="DIR", default=None, help=STATE_HELP)(func)
-    return click.option(
-        "--arch",
-        type=click.Choice(("i386", "x86_64")),
-        default=None,
-        help="Which simulated kernel (default: the only one with state, else i386).",
-    )(func)
+    from .cli import arch_option, state_option
+
+    return arch_option(state_option(func))
 
 
 def _named(device: str, err: LoadError) -> LoadError:

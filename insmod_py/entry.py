@@ -14,7 +14,7 @@ def run() -> None:
     """Run ``pyinsmod`` on the process's arguments (``main`` exits with its status)."""
     # The imports (click and ours) leave ~13,000 objects that live until exit; the cyclic
     # GC would traverse them in ~20 collections while importing and in every later full
-    # collection, to free nothing (~5 ms of a --help).  So: import with it off, then move
+    # collection, to free nothing (a visible share of a --help).  So: import with it off, then move
     # what exists to the permanent generation (gc.freeze).
     enabled = gc.isenabled()
     gc.disable()

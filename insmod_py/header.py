@@ -31,7 +31,7 @@ from operator import add, and_
 from . import modstruct
 from .elf import ElfObject
 from .elf import constants as C
-from .layout import Layout
+from .layout import ImageLayout
 
 HEADER = "(struct module)"
 KMODTAB = ".kmodtab"
@@ -43,7 +43,8 @@ NEVER_EXPORTED = frozenset(("init_module", "cleanup_module", "kernel_version"))
 WRITABLE_PIECES = frozenset((HEADER, KMODTAB))
 
 
-def header_piece(word_size: int) -> tuple[str, int, int]:
+def struct_module_piece(word_size: int) -> tuple[str, int, int]:
+    """The legacy path's ``struct module``, pinned at offset 0 by the layout."""
     return (HEADER, modstruct.sizeof_module(word_size), word_size)
 
 
@@ -117,7 +118,7 @@ def _string_lengths(names: Sequence[str], strings: bytes) -> Iterator[int]:
 def write_exports(
     image: bytearray,
     word: int,
-    layout: Layout,
+    layout: ImageLayout,
     base: int,
     values: Sequence[int],
     names: Sequence[str],
@@ -136,21 +137,21 @@ def write_exports(
         flat: list[int] = [0] * (2 * len(names))
         flat[0::2] = values
         flat[1::2] = islice(starts, len(names))
-        table = struct.pack(f"<{len(flat)}{'I' if word == 4 else 'Q'}", *flat)
+        table = struct.pack(f"<{len(flat)}{modstruct.WORD_FORMAT[word]}", *flat)
     else:
         entries = [{"value": v, "name": n} for v, n in zip(values, starts, strict=False)]
         table = modstruct.build_array(word, "module_symbol", entries)
     image[table_at : table_at + len(table)] = table
 
 
-def _exports_span(layout: Layout, base: int, word: int) -> tuple[int, int] | None:
+def _exports_span(layout: ImageLayout, base: int, word: int) -> tuple[int, int] | None:
     if EXPORTS not in layout.extra_offset:
         return None
     piece = next(p for p in layout.pieces if p.name == EXPORTS)
     return base + piece.offset, base + piece.offset + piece.size
 
 
-def _section_span(obj: ElfObject, layout: Layout, base: int, name: str) -> tuple[int, int]:
+def _section_span(obj: ElfObject, layout: ImageLayout, base: int, name: str) -> tuple[int, int]:
     """(start, end) address of a loaded section, or (0, 0) when absent or empty."""
     sec = obj.section_by_name(name)
     if sec is None or sec.index not in layout.section_offset or sec.size == 0:
@@ -160,7 +161,7 @@ def _section_span(obj: ElfObject, layout: Layout, base: int, name: str) -> tuple
 
 
 def _write_kmodtab(
-    image: bytearray, word: int, layout: Layout, base: int, deps: Sequence[int]
+    image: bytearray, word: int, layout: ImageLayout, base: int, deps: Sequence[int]
 ) -> dict[str, int]:
     """The ``deps``/``ndeps`` header fields after writing the table (empty without one).
 
@@ -181,7 +182,7 @@ def _write_kmodtab(
 def fill_header(
     image: bytearray,
     obj: ElfObject,
-    layout: Layout,
+    layout: ImageLayout,
     base: int,
     symbols: Mapping[str, int],
     *,
@@ -215,7 +216,7 @@ def fill_header(
 def complete_new_header(
     image: bytearray,
     word: int,
-    layout: Layout,
+    layout: ImageLayout,
     base: int,
     *,
     deps: Sequence[int],

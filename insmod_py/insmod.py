@@ -18,6 +18,7 @@ import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from .elf import ElfObject, read_object
 from .errors import KernelError, LoadError, UsageError
@@ -26,9 +27,12 @@ from .loader import DEFAULT_DRY_RUN_BASE, LinkedModule, link, module_name_from_p
 from .loader import load as load_module
 from .messages import Reporter
 from .modinfo import ModInfo, read_modinfo
+from .modstruct import TAINT_FORCED, TAINT_PROPRIETARY
 
-TAINT_PROPRIETARY = 1  # "P": non-GPL-compatible license, or none
-TAINT_FORCED = 2  # "F": loaded with -f over a version mismatch
+if TYPE_CHECKING:
+    from .backends.base import Backend
+    from .params import Assignment
+
 TAINT_URL = "http://www.tux.org/lkml/#export-tainted"
 
 # A release written into a symbol file: "# UTS_RELEASE 2.4.20" or "# Linux version 2.4.20 ..."
@@ -105,8 +109,8 @@ def symbol_file_release(path: str) -> str | None:
 def _search_release(text: str) -> re.Match[str] | None:
     """``_RELEASE_HINT.search(text)``, tried only where a line starts with "#".
 
-    The regex engine tries every position; in a 3 MB System.map (which has no
-    comment at all) that took 10 ms, finding the "#"s takes a fraction of one.
+    The regex engine tries every position; a System.map has megabytes and no
+    comment at all, and ``str.find`` skips to the "#"s at C speed.
     """
     pos = text.find("#")
     while pos >= 0:
@@ -181,10 +185,26 @@ def insmod(opts: InsmodOptions, report: Reporter | None = None) -> InsmodResult:
 
 
 def _insmod_locked(opts: InsmodOptions, report: Reporter) -> InsmodResult:
+    """modutils' sequence: read, parse parameters, find the kernel's symbols, check
+    the version, then link only (-n, -p) or load."""
     obj = read_object(opts.path)
     report.info(f"Using {opts.path} ({obj.machine_name}, {len(obj.sections)} sections)")
     name = opts.name or module_name_from_path(opts.path)
     info = read_modinfo(obj)
+    arg_string, params = _parameters(obj, info, opts, report)
+    kernel = _kernel_side(obj, opts, report)
+    taint = check_version(
+        obj, info, kernel.release, kernel.source, kernel.table, opts.force, report
+    )
+    if opts.probe or opts.dry_run:
+        return _link_only(obj, info, opts, kernel, name, arg_string, params, report)
+    return _load(obj, info, opts, kernel, name, arg_string, params, taint, report)
+
+
+def _parameters(
+    obj: ElfObject, info: ModInfo, opts: InsmodOptions, report: Reporter
+) -> tuple[str, list[Assignment]]:
+    """The ``symbol=value`` arguments as Zippel's argument string and MODULE_PARM values."""
     arg_string, params = "", []
     if opts.args or info.parameters:  # the parameter parser is imported only when used
         from .params import split_arguments
@@ -195,47 +215,86 @@ def _insmod_locked(opts: InsmodOptions, report: Reporter) -> InsmodResult:
             raise err.with_file(opts.path) from None
     if params:
         report.info("parameters: " + ", ".join(p.name for p in params))
+    return arg_string, params
 
-    backend = None
-    table: SymbolTable | None = None
-    release: str | None = None
+
+@dataclass
+class _KernelSide:
+    """Where the symbols come from: a symbol file, the backend, or nothing (-n alone)."""
+
+    backend: Backend | None
+    table: SymbolTable | None
+    release: str | None
+    source: str
+
+
+def _kernel_side(obj: ElfObject, opts: InsmodOptions, report: Reporter) -> _KernelSide:
+    """Open the backend (unless -n) and read the kernel's symbols and release."""
+    kernel = _KernelSide(None, None, None, "no symbol source")
     if opts.ksyms_path:
-        table = load_symbols(opts.ksyms_path)
-        release = symbol_file_release(opts.ksyms_path)
-        source = opts.ksyms_path
-        report.info(f"kernel symbols from {source} ({len(table)} symbols)")
+        kernel.table = load_symbols(opts.ksyms_path)
+        kernel.release = symbol_file_release(opts.ksyms_path)
+        kernel.source = opts.ksyms_path
+        report.info(f"kernel symbols from {kernel.source} ({len(kernel.table)} symbols)")
     if not opts.dry_run:
         from .backends.factory import open_backend
 
-        backend = open_backend(
+        kernel.backend = backend = open_backend(
             opts.backend, arch=obj.machine_name, variant=opts.variant, state_dir=opts.state_dir
         )
-        if table is None:
-            table = backend.kernel_symbols()
+        if kernel.table is None:
+            kernel.table = backend.kernel_symbols()
             version_of = getattr(backend, "kernel_version", None)
-            release = version_of() if version_of is not None else os.uname().release
-            source = f"the {opts.backend} kernel"
-            report.info(f"kernel symbols from {source} {release} ({len(table)} symbols)")
-    if table is None:
-        source = "no symbol source"
+            kernel.release = version_of() if version_of is not None else os.uname().release
+            kernel.source = f"the {opts.backend} kernel"
+            report.info(
+                f"kernel symbols from {kernel.source} {kernel.release} "
+                f"({len(kernel.table)} symbols)"
+            )
+    if kernel.table is None:
         report.info("no kernel symbols (-n without --ksyms): only self-contained modules link")
-    taint = check_version(obj, info, release, source, table, opts.force, report)
+    return kernel
 
-    gpl_ok = info.gpl_compatible
-    if opts.probe or opts.dry_run:
-        defer = (lambda names: _fake_traps(obj.machine_name, names)) if opts.defer_missing else None
-        if opts.probe and backend is not None and name in {m.name for m in backend.modules()}:
-            raise LoadError(f"a module named {name} already exists", file=opts.path)
-        linked = link(
-            obj, table or SymbolTable(), lambda size: opts.base, name=name, args=arg_string,
-            header=opts.header, autoclean=opts.autoclean, params=params, gpl_ok=gpl_ok,
-            export_all=opts.export_all, defer=defer,
-        )  # fmt: skip
-        _describe(linked, report)
-        if opts.probe:
-            report.info(f"{opts.path}: probe: {name} would load")
-        return InsmodResult(linked, False, 0, obj.word_size)
 
+def _link_only(
+    obj: ElfObject,
+    info: ModInfo,
+    opts: InsmodOptions,
+    kernel: _KernelSide,
+    name: str,
+    arg_string: str,
+    params: list[Assignment],
+    report: Reporter,
+) -> InsmodResult:
+    """-n and -p: link at ``opts.base`` and load nothing (-p also checks the name)."""
+    defer = (lambda names: _fake_traps(obj.machine_name, names)) if opts.defer_missing else None
+    backend = kernel.backend
+    if opts.probe and backend is not None and name in {m.name for m in backend.modules()}:
+        raise LoadError(f"a module named {name} already exists", file=opts.path)
+    linked = link(
+        obj, kernel.table or SymbolTable(), lambda size: opts.base, name=name, args=arg_string,
+        header=opts.header, autoclean=opts.autoclean, params=params, gpl_ok=info.gpl_compatible,
+        export_all=opts.export_all, defer=defer,
+    )  # fmt: skip
+    _describe(linked, report)
+    if opts.probe:
+        report.info(f"{opts.path}: probe: {name} would load")
+    return InsmodResult(linked, False, 0, obj.word_size)
+
+
+def _load(
+    obj: ElfObject,
+    info: ModInfo,
+    opts: InsmodOptions,
+    kernel: _KernelSide,
+    name: str,
+    arg_string: str,
+    params: list[Assignment],
+    taint: int,
+    report: Reporter,
+) -> InsmodResult:
+    """create_module, init_module, and the taint flags the load earned."""
+    backend = kernel.backend
     assert backend is not None
     flags, reason = license_taint(info)
     if flags:
@@ -244,8 +303,8 @@ def _insmod_locked(opts: InsmodOptions, report: Reporter) -> InsmodResult:
     taint |= flags
     try:
         linked = load_module(
-            obj, backend, name=name, args=arg_string, header=opts.header, symbols=table,
-            autoclean=opts.autoclean, params=params, gpl_ok=gpl_ok,
+            obj, backend, name=name, args=arg_string, header=opts.header, symbols=kernel.table,
+            autoclean=opts.autoclean, params=params, gpl_ok=info.gpl_compatible,
             export_all=opts.export_all, defer_missing=opts.defer_missing,
             on_link=lambda lm: _describe(lm, report),
         )  # fmt: skip

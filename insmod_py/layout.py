@@ -40,7 +40,7 @@ class Placed:
 
 
 @dataclass(frozen=True)
-class Layout:
+class ImageLayout:
     """Where everything lives in the image, relative to its start."""
 
     pieces: tuple[Placed, ...]
@@ -68,14 +68,14 @@ def lay_out(
     module_name: bytes,
     module_args: bytes,
     *,
-    header: tuple[str, int, int] | None = None,
+    struct_module: tuple[str, int, int] | None = None,
     extras: Sequence[tuple[str, int, int]] = (),
-) -> Layout:
+) -> ImageLayout:
     """Lay out ``obj``.
 
-    ``header`` is a loader-made piece pinned at offset 0 (the legacy path's
-    ``struct module``); ``extras`` are loader-made pieces (name, size, align)
-    placed after COMMON.  Without a header, a ``.module_initdata`` section is
+    ``struct_module`` is a loader-made piece pinned at offset 0 (the legacy
+    path's ``struct module``); ``extras`` are loader-made pieces (name, size, align)
+    placed after COMMON.  Without it, a ``.module_initdata`` section is
     pinned at offset 0 (the prelinked, new path).
     """
     pieces: list[Placed] = []
@@ -98,8 +98,8 @@ def lay_out(
         return offset
 
     alloc = loaded_sections(obj)
-    if header is not None:
-        extra_offset[header[0]] = place(*header)
+    if struct_module is not None:
+        extra_offset[struct_module[0]] = place(*struct_module)
     else:
         # The prelinked header must be the first thing in the image.
         alloc.sort(key=lambda s: s.name != MODULE_INITDATA)
@@ -118,6 +118,6 @@ def lay_out(
 
     name_offset = place("(module name)", len(module_name) + 1, 1)
     args_offset = place("(module args)", len(module_args) + 1, 1)
-    return Layout(
+    return ImageLayout(
         tuple(pieces), section_offset, common_offset, extra_offset, name_offset, args_offset, pos
     )

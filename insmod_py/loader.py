@@ -23,9 +23,9 @@ from .elf import ElfObject
 from .elf import constants as C
 from .errors import KernelError, LoadError, UsageError
 from .ksyms import SymbolTable
-from .layout import MODULE_INITDATA, Layout, lay_out, loaded_sections
-from .reloc import apply_raw, apply_table, for_machine, native_values
-from .resolve import bind, symbol_values
+from .layout import MODULE_INITDATA, ImageLayout, lay_out, loaded_sections
+from .reloc import PathCounts, Relocator, Strategy
+from .resolve import Binding, bind, symbol_values
 
 if TYPE_CHECKING:  # imported where used: a plain load needs none of them at run time
     from .backends.base import Backend, ImageInfo
@@ -44,7 +44,7 @@ class LinkedModule:
     name: str
     base: int
     image: bytearray  # the buffer it was linked in: no copy of 7-20 MB into a bytes
-    layout: Layout
+    layout: ImageLayout
     header: str  # "new" (struct module_new from the object) or "legacy" (built here)
     symbols: Mapping[str, int]  # named symbols -> final value (globals win over locals)
     deps: tuple[str, ...]  # modules whose exports this one uses
@@ -129,6 +129,8 @@ def link(
     params: Sequence[Assignment] = (),
     export_all: bool = False,
     defer: Callable[[list[str]], Mapping[str, int]] | None = None,
+    relocation: Strategy = Strategy.AUTO,
+    path_counts: PathCounts | None = None,
 ) -> LinkedModule:
     """Link ``obj`` into an image; ``allocate(size)`` is called once and returns the base.
 
@@ -138,27 +140,15 @@ def link(
     every global (modutils' default, ``insmod -X``).  ``defer``: missing symbols
     are not an error; ``defer(names)`` gives their trap addresses, and the
     sites using them come back in ``LinkedModule.deferred`` for the kernel.
+    ``relocation`` picks the relocation implementations (:class:`reloc.Strategy`);
+    ``path_counts``, when given, counts the sections each one applied.
     """
-    kind = choose_header(obj, header)
-    relocs = for_machine(obj.machine)
-    name_bytes, args_bytes = name.encode(), args.encode()
+    header_kind = choose_header(obj, header)
     binding = bind(obj, table, gpl_ok=gpl_ok, defer_missing=defer is not None)
     traps = defer(binding.deferred_names) if defer is not None and binding.deferred else {}
-    word = obj.word_size
-    strings_size = sum(len(s) for p in params for s in p.strings)
-    extras = [(PARAM_STRINGS, strings_size, 1)] if strings_size else []
-    spare = len(binding.deferred_names)  # a dep slot per name the kernel may resolve later
-    extras += module_header.kmodtab_pieces(word, len(binding.used_modules), spare)
-    export_indexes: list[int] = []
-    export_names: list[str] = []
-    if kind == "legacy" and export_all and module_header.wants_export_all(obj):
-        loaded = {s.index for s in loaded_sections(obj)}
-        export_indexes, export_names = module_header.export_all_symbols(
-            obj, loaded, binding.kernel.keys()
-        )
-        extras += module_header.export_pieces(word, export_names)
-    header_piece = module_header.header_piece(word) if kind == "legacy" else None
-    layout = lay_out(obj, name_bytes, args_bytes, header=header_piece, extras=extras)
+    name_bytes, args_bytes = name.encode(), args.encode()
+    plan = _plan(obj, binding, header_kind, name_bytes, args_bytes, params, export_all)
+    layout = plan.layout
     base = allocate(layout.size)
     _check_base(obj, layout, base)
     values = symbol_values(obj, binding, layout, base, traps)
@@ -166,58 +156,131 @@ def link(
     image = _assemble(obj, layout)
     image[layout.name_offset : layout.name_offset + len(name_bytes)] = name_bytes
     image[layout.args_offset : layout.args_offset + len(args_bytes)] = args_bytes
-
-    names = obj.symbol_names  # called only to word an error message
-    sites: list[DeferredSite] = []
+    relocator = Relocator(
+        image, values, obj.symbol_names, base, obj.arch.relocs, obj.path, relocation,
+        path_counts if path_counts is not None else PathCounts(),
+    )  # fmt: skip
+    sites = _relocate(obj, layout, relocator, binding.deferred)
+    _write_params(image, obj, layout, base, values, params)
+    export_values = list(map(values.__getitem__, plan.export_indexes))
+    module_header.write_exports(image, obj.word_size, layout, base, export_values, plan.exports)
+    bases = module_bases or {}
+    deps = [bases.get(m, 0) for m in binding.used_modules]
+    _complete_header(image, obj, header_kind, layout, base, values, deps, autoclean)
+    deferred = None
     if binding.deferred:
         from .deferred import DeferredRelocs
-        from .deferred import collect as collect_deferred
-    native = None if binding.deferred else native_values(values)
+
+        deps_limit = len(binding.used_modules) + plan.spare_deps
+        deferred = DeferredRelocs(obj.machine, obj.arch.rela, tuple(sites), gpl_ok, deps_limit)
+    return LinkedModule(
+        name, base, image, layout, header_kind,
+        LazyMap(lambda: _symbol_map(obj, values, layout)), binding.used_modules,
+        lambda: _image_info(obj, layout, base, values), deferred, plan.exports,
+    )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """The layout of an image and the loader-made pieces placed in it."""
+
+    layout: ImageLayout
+    export_indexes: list[int]  # symbol indexes of the export-all table (legacy path)
+    exports: tuple[str, ...]  # their names
+    spare_deps: int  # module_ref slots kept for deferred providers
+
+
+def _plan(
+    obj: ElfObject,
+    binding: Binding,
+    header_kind: str,
+    name_bytes: bytes,
+    args_bytes: bytes,
+    params: Sequence[Assignment],
+    export_all: bool,
+) -> _Plan:
+    """Lay the image out: the object's sections plus what the loader adds (the legacy
+    ``struct module``, parameter strings, .kmodtab, an export-all table)."""
+    word = obj.word_size
+    strings_size = sum(len(s) for p in params for s in p.strings)
+    extras = [(PARAM_STRINGS, strings_size, 1)] if strings_size else []
+    spare = len(binding.deferred_names)  # a dep slot per name the kernel may resolve later
+    extras += module_header.kmodtab_pieces(word, len(binding.used_modules), spare)
+    export_indexes: list[int] = []
+    export_names: list[str] = []
+    if header_kind == "legacy" and export_all and module_header.wants_export_all(obj):
+        loaded = {s.index for s in loaded_sections(obj)}
+        export_indexes, export_names = module_header.export_all_symbols(
+            obj, loaded, binding.kernel.keys()
+        )
+        extras += module_header.export_pieces(word, export_names)
+    struct_module = module_header.struct_module_piece(word) if header_kind == "legacy" else None
+    layout = lay_out(obj, name_bytes, args_bytes, struct_module=struct_module, extras=extras)
+    return _Plan(layout, export_indexes, tuple(export_names), spare)
+
+
+def _relocate(
+    obj: ElfObject, layout: ImageLayout, relocator: Relocator, deferred: Mapping[int, str]
+) -> list[DeferredSite]:
+    """Apply every relocation section of a loaded section; check the others' tables.
+
+    Each section goes to the C accelerator as file bytes first; the decoded table
+    goes to the Python paths when it declines (they word the error).  With deferred
+    symbols the table is decoded first anyway: the sites' original bytes are read
+    before they are patched.  Returns those sites.
+    """
+    sites: list[DeferredSite] = []
     elf64 = obj.elfclass == C.ELFCLASS64
     data = memoryview(obj.data)
     for sec in obj.relocation_sections():
         target = obj.relocation_target(sec)
         target_offset = layout.section_offset.get(target.index)
-        if target_offset is not None and not target.nobits:
-            raw = data[sec.offset : sec.offset + sec.size]
-            rela = sec.type == C.SHT_RELA
-            args = (image, raw, native, target_offset, target.size, base, relocs)
-            if apply_raw(*args, elf64=elf64, rela=rela):
-                continue  # applied in C; otherwise the Python path below words the error
-        table_ = obj.relocations(sec)  # also checks the tables of sections not loaded
+        raw = data[sec.offset : sec.offset + sec.size]
+        rela = sec.type == C.SHT_RELA
+        size = target.size
+        loaded = target_offset is not None and not target.nobits
+        if (
+            loaded
+            and not deferred
+            and relocator.apply_raw(raw, target_offset, size, elf64=elf64, rela=rela)
+        ):
+            continue  # applied in C; otherwise the Python path below words the error
+        table = obj.relocations(sec)  # also checks the tables of sections not loaded
         if target_offset is None:
             continue  # relocations of sections that are not loaded (debug info, .modinfo)
-        if table_.target.nobits and table_.offsets:
-            raise LoadError(
-                f"{sec.name} relocates NOBITS section {table_.target.name}", file=obj.path
-            )
-        if binding.deferred:  # read the sites' original bytes before they are patched
-            sites += collect_deferred(table_, image, target_offset, binding.deferred, obj.machine)
-        apply_table(image, table_, values, names, target_offset, base, relocs, obj.path)
+        if target.nobits and table.offsets:
+            raise LoadError(f"{sec.name} relocates NOBITS section {target.name}", file=obj.path)
+        if deferred:
+            from .deferred import collect
 
-    _write_params(image, obj, layout, base, values, params)
-    export_values = list(map(values.__getitem__, export_indexes))
-    module_header.write_exports(image, word, layout, base, export_values, export_names)
-    bases = module_bases or {}
-    deps = [bases.get(m, 0) for m in binding.used_modules]
-    if kind == "legacy":
+            sites += collect(table, relocator.image, target_offset, deferred, obj.machine)
+            if relocator.apply_raw(raw, target_offset, size, elf64=elf64, rela=rela):
+                continue
+        relocator.apply(table, target_offset)
+    return sites
+
+
+def _complete_header(
+    image: bytearray,
+    obj: ElfObject,
+    header_kind: str,
+    layout: ImageLayout,
+    base: int,
+    values: list[int],
+    deps: list[int],
+    autoclean: bool,
+) -> None:
+    """Fill the header at offset 0: a whole legacy ``struct module``, or the fields of
+    the object's ``struct module_new`` that only the loader knows."""
+    if header_kind == "legacy":
         entries = _symbol_map(obj, values, layout, HEADER_SYMBOLS)
         module_header.fill_header(image, obj, layout, base, entries, deps=deps, autoclean=autoclean)
     else:
+        word = obj.word_size
         module_header.complete_new_header(image, word, layout, base, deps=deps, autoclean=autoclean)
-    deferred = None
-    if binding.deferred:
-        deferred = DeferredRelocs(
-            obj.machine, relocs.rela, tuple(sites), gpl_ok, len(binding.used_modules) + spare
-        )
-    return LinkedModule(
-        name, base, image, layout, kind,
-        LazyMap(lambda: _symbol_map(obj, values, layout)), binding.used_modules,
-        lambda: _image_info(obj, layout, base, values), deferred, tuple(export_names),
-    )  # fmt: skip
 
 
-def _assemble(obj: ElfObject, layout: Layout) -> bytearray:
+def _assemble(obj: ElfObject, layout: ImageLayout) -> bytearray:
     """The image before relocation: each section's bytes at its offset, zeros elsewhere.
 
     Appended piece by piece in address order, so every byte is written once:
@@ -239,7 +302,7 @@ def _assemble(obj: ElfObject, layout: Layout) -> bytearray:
 def _write_params(
     image: bytearray,
     obj: ElfObject,
-    layout: Layout,
+    layout: ImageLayout,
     base: int,
     values: list[int],
     params: Sequence[Assignment],
@@ -277,7 +340,7 @@ def _write_params(
         image[offset : offset + len(data)] = data
 
 
-def _check_base(obj: ElfObject, layout: Layout, base: int) -> None:
+def _check_base(obj: ElfObject, layout: ImageLayout, base: int) -> None:
     """The base must keep every section aligned and the module inside the address space."""
     align = max((p.align for p in layout.pieces), default=1)
     if base % align:
@@ -314,7 +377,7 @@ HEADER_SYMBOLS = frozenset(("init_module", "cleanup_module"))
 
 
 def _symbol_map(
-    obj: ElfObject, values: list[int], layout: Layout, only: frozenset[str] | None = None
+    obj: ElfObject, values: list[int], layout: ImageLayout, only: frozenset[str] | None = None
 ) -> dict[str, int]:
     """Named symbols with an address in the image or outside it (kernel, ABS).
 
@@ -343,7 +406,7 @@ def _symbol_map(
     return result
 
 
-def _image_info(obj: ElfObject, layout: Layout, base: int, values: list[int]) -> ImageInfo:
+def _image_info(obj: ElfObject, layout: ImageLayout, base: int, values: list[int]) -> ImageInfo:
     from .backends.base import ImageInfo, Region
 
     regions = []

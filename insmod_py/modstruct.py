@@ -34,7 +34,11 @@ QM_INFO = 5
 
 KERNEL_SYM_NAME_LEN = 60  # struct kernel_sym { unsigned long value; char name[60]; }
 
+# /proc/sys/kernel/tainted bits (2.4.10+), as lsmod shows them.
+TAINT_PROPRIETARY = 1  # "P": a module without a GPL-compatible license (or none)
+TAINT_FORCED = 2  # "F": loaded with insmod -f over a version mismatch
 WORD_SIZES = (4, 8)
+WORD_FORMAT = {4: "I", 8: "Q"}  # the struct/array code of an unsigned long
 
 # -- field tables -------------------------------------------------------------------------
 # Kinds: ulong/long/ptr are one word; uint/int are 4 bytes; "atomic" is 2.4's
@@ -106,7 +110,7 @@ class Field:
 
 
 @dataclass(frozen=True)
-class Layout:
+class StructLayout:
     """A C struct laid out for one word size."""
 
     name: str
@@ -122,7 +126,7 @@ class Layout:
 
 
 @cache
-def layout(word_size: int, struct: str = "module") -> Layout:
+def layout(word_size: int, struct: str = "module") -> StructLayout:
     """Offsets of ``struct`` with natural alignment (what gcc does for i386 and x86_64)."""
     _check_word(word_size)
     offset = 0
@@ -135,7 +139,7 @@ def layout(word_size: int, struct: str = "module") -> Layout:
         offset += size
         max_align = max(max_align, align)
     total = -(-offset // max_align) * max_align
-    return Layout(struct, word_size, tuple(fields), total)
+    return StructLayout(struct, word_size, tuple(fields), total)
 
 
 def offsetof(word_size: int, field: str, struct: str = "module") -> int:

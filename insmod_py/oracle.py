@@ -1,7 +1,7 @@
 """GNU ld as the oracle: link the same object at the addresses we chose, compare bytes.
 
 What ld would do on its own, and how each is neutralised so the comparison
-is like with like (see also shared/reference/real-modules-and-ld-oracle.md):
+is like with like:
 
 * section placement: a linker script gives every SHF_ALLOC input section that
   we placed its own output section at exactly the address of our layout, and
@@ -37,7 +37,6 @@ from .elf import ElfObject
 from .elf import constants as C
 from .loader import LinkedModule
 
-LD_EMULATION = {C.EM_386: "elf_i386", C.EM_X86_64: "elf_x86_64"}
 LD_FLAGS = [
     "-static", "-N", "--no-pie", "-e", "0", "--build-id=none", "-z", "norelro",
     "--no-warn-rwx-segments",
@@ -68,10 +67,8 @@ def _quote(name: str) -> str:
 def oracle_copy(obj: ElfObject) -> bytes:
     """The object with ALLOC section names shifted by one byte and SHF_MERGE cleared."""
     data = bytearray(obj.data)
-    ehdr = "<16sHHIIIIIHHHHHH" if obj.word_size == 4 else "<16sHHIQQQIHHHHHH"
-    shoff = struct.unpack_from(ehdr, data)[6]
-    shsize = 40 if obj.word_size == 4 else 64
-    flag_fmt = "<I" if obj.word_size == 4 else "<Q"
+    shoff, shsize = obj.section_header_table
+    flag_fmt = "<" + obj.arch.word_format  # sh_flags is a word
     for sec in obj.sections:
         if not sec.alloc:
             continue
@@ -114,7 +111,7 @@ def run_ld(obj: ElfObject, linked: LinkedModule, workdir: Path) -> Path:
     out = workdir / "oracle-output"
     copy.write_bytes(oracle_copy(obj))
     script.write_text(linker_script(obj, linked))
-    cmd = ["ld", "-m", LD_EMULATION[obj.machine], *LD_FLAGS, "-T", str(script), "-o", str(out)]
+    cmd = ["ld", "-m", obj.arch.ld_emulation, *LD_FLAGS, "-T", str(script), "-o", str(out)]
     proc = subprocess.run([*cmd, str(copy)], capture_output=True, text=True)
     if proc.returncode != 0:
         first = proc.stderr.strip().splitlines()[:3]

@@ -16,6 +16,7 @@ import uuid
 from pathlib import Path
 
 from . import toolchain
+from .arch import NAMES, by_e_machine, by_name
 from .errors import ElfError, LoadError
 
 _ELF_MAGIC = b"\x7fELF"
@@ -37,16 +38,16 @@ def _arch_of(header: bytes, file: str) -> str:
         raise ElfError(f"bad ELF data encoding {header[5]}", file=file)
     e_type = int.from_bytes(header[16:18], order)
     e_machine = int.from_bytes(header[18:20], order)
-    arch = toolchain.MACHINE_ARCH.get(e_machine)
-    if arch is None:
+    machine = by_e_machine(e_machine)
+    if machine is None:
         raise ElfError(
-            f"unsupported machine {e_machine} (prelink knows i386 and x86_64)", file=file
+            f"unsupported machine {e_machine} (prelink knows {' and '.join(NAMES)})", file=file
         )
-    if header[4] != toolchain.ARCH_ELFCLASS[arch] or order != "little":
-        raise ElfError(f"ELF class/encoding does not match machine {arch}", file=file)
+    if header[4] != machine.elf_class or order != "little":
+        raise ElfError(f"ELF class/encoding does not match machine {machine.name}", file=file)
     if e_type != _ET_REL:
         raise ElfError(f"not a relocatable object (ELF type {e_type})", file=file)
-    return arch
+    return machine.name
 
 
 def _read_header(path: str) -> bytes:
@@ -88,7 +89,7 @@ def prelink(obj_path: str, out_path: str, *, ld: str = "ld") -> None:
     # ld creates this itself (with the umask's mode); the random part keeps concurrent
     # prelinks of the same output apart.
     tmp = out.with_name(f".{out.name}.{uuid.uuid4().hex}.tmp")
-    cmd = [ld_exe, "-m", toolchain.LD_EMULATION[arch], "-r", obj_path, str(stub)]
+    cmd = [ld_exe, "-m", by_name(arch).ld_emulation, "-r", obj_path, str(stub)]
     cmd += ["-T", str(toolchain.LDS), "-o", str(tmp)]
     try:
         try:

@@ -29,7 +29,7 @@ from .elf import constants as C
 from .elf.reader import SymbolColumns
 from .errors import SymbolError
 from .ksyms import KernelSymbol, SymbolTable
-from .layout import Layout
+from .layout import ImageLayout
 
 THIS_MODULE = "__this_module"
 MODULE_NAME = "__module_name"
@@ -106,7 +106,7 @@ def bind(
 def symbol_values(
     obj: ElfObject,
     binding: Binding,
-    layout: Layout,
+    layout: ImageLayout,
     base: int,
     traps: Mapping[str, int] | None = None,
 ) -> list[int]:

@@ -1,4 +1,6 @@
-"""The C toolchain for modules: repo paths, gcc flag lists, ld emulations, the stub object.
+"""The C toolchain for modules: repo paths, the common gcc flags and variants, the stub object.
+
+Per-machine flags and the ld emulation are fields of ``arch.Machine``.
 
 This is the one place the gcc flags are written for Python; ``mk/modules.mk`` spells the
 same lists for make (make must work without the venv) and
@@ -14,6 +16,7 @@ import subprocess
 import uuid
 from pathlib import Path
 
+from .arch import by_name
 from .errors import LoadError
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -22,13 +25,6 @@ INCLUDE_DIR = KERNEL_STUB / "include"
 STUB_SOURCE = KERNEL_STUB / "module.c"
 LDS = REPO_ROOT / "lds" / "modules.lds"
 BUILD_DIR = REPO_ROOT / "build"
-
-ARCHES = ("i386", "x86_64")
-#: ELF e_machine -> our arch name.
-MACHINE_ARCH = {3: "i386", 62: "x86_64"}
-#: ELF EI_CLASS each arch must have (1 = ELFCLASS32, 2 = ELFCLASS64).
-ARCH_ELFCLASS = {"i386": 1, "x86_64": 2}
-LD_EMULATION = {"i386": "elf_i386", "x86_64": "elf_x86_64"}
 
 # Flags for every module object, both arches.  Beyond the 2.4 basics (-O2, no PIC,
 # freestanding, -fno-common, the kernel headers only, __KERNEL__/MODULE):
@@ -64,15 +60,6 @@ COMMON_CFLAGS: tuple[str, ...] = (
     "-Wall",
 )
 
-# i386: -march=i686 as 2.4's CONFIG_M686 (gcc's -m32 default, x86-64, would vectorise
-# with SSE, which kernel code must not touch); -mpreferred-stack-boundary=2 as 2.4.
-# x86_64: the kernel code model (symbols in the top 2 GiB, R_X86_64_32S), no red zone
-# (interrupts use the kernel stack), no SSE/MMX registers in kernel code.
-ARCH_CFLAGS: dict[str, tuple[str, ...]] = {
-    "i386": ("-m32", "-march=i686", "-mpreferred-stack-boundary=2"),
-    "x86_64": ("-m64", "-mcmodel=kernel", "-mno-red-zone", "-mno-sse", "-mno-mmx"),
-}
-
 # Variants: flag replacements applied to the default flags.  "" is the default object.
 #   common  uninitialised globals as SHN_COMMON symbols, for the loader's COMMON path.
 #   eh      .eh_frame kept (SHF_ALLOC, with PC-relative relocations): oracle stress.
@@ -84,18 +71,15 @@ VARIANT_REPLACE: dict[str, dict[str, str]] = {
     "eh": {"-fno-asynchronous-unwind-tables": "-fasynchronous-unwind-tables"},
     "small": {"-mcmodel=kernel": "-mcmodel=small"},
 }
-ARCH_VARIANTS: dict[str, tuple[str, ...]] = {
-    "i386": ("", "common", "eh"),
-    "x86_64": ("", "common", "eh", "small"),
-}
 
 
 def cflags(arch: str, variant: str = "", *, include_dir: Path = INCLUDE_DIR) -> list[str]:
     """The gcc flags for one arch and variant, with ``-I`` pointing at ``include_dir``."""
-    if variant not in ARCH_VARIANTS[arch]:
+    machine = by_name(arch)
+    if variant not in machine.variants:
         raise ValueError(f"no variant {variant!r} for {arch}")
     replace = VARIANT_REPLACE[variant]
-    flags = [*COMMON_CFLAGS, *ARCH_CFLAGS[arch], f"-I{include_dir}"]
+    flags = [*COMMON_CFLAGS, *machine.cflags, f"-I{include_dir}"]
     return [replace.get(flag, flag) for flag in flags]
 
 

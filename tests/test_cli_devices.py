@@ -10,7 +10,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from clirun import Pyinsmod
+from support.clirun import Pyinsmod
 
 from insmod_py import toolchain
 

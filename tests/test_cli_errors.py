@@ -16,17 +16,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import objects
 import pytest
 from click.testing import CliRunner
+from support import objects
 
 from insmod_py.cli import cli
 from insmod_py.elf import constants as C
 
 GOOD_KSYMS = "c0100000 printk\nc0100100 kfree\n"
 GOOD_KSYMS_64 = "ffffffff81000000 T printk\n"
-BASE = "0xc8800000"
-BASE_64 = "0xffffffffa0000000"
+BASE = hex(objects.I386.module_base)
+BASE_64 = hex(objects.X86_64.module_base)
 
 
 def pyinsmod_command() -> list[str]:

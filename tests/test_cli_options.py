@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from clirun import Pyinsmod
+from support.clirun import Pyinsmod
 
 MISMATCH = (
     "kernel-module version mismatch: {path} was compiled for kernel version 2.4.37.10 "

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from clirun import Pyinsmod
+from support.clirun import Pyinsmod
 
 
 @pytest.fixture(params=["i386", "x86_64"])

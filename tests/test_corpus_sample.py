@@ -16,8 +16,9 @@ from pathlib import Path
 
 import pytest
 
+from insmod_py.arch import NAMES
 from insmod_py.corpus.check import Job, check
-from insmod_py.corpus.fetch import FLAVOURS, cache_dir, cached_tree
+from insmod_py.corpus.fetch import cache_dir, cached_tree
 from insmod_py.depmod import Depmod, read_module, scan_tree
 from insmod_py.ksyms import SymbolTable
 from insmod_py.loader import link
@@ -25,7 +26,7 @@ from insmod_py.oracle import compare_with_ld
 
 SAMPLE = 50
 SEED = 2002
-ARCHES = sorted(FLAVOURS)
+ARCHES = list(NAMES)
 
 
 @pytest.fixture(scope="module", params=ARCHES)

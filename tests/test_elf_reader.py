@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import objects
 import pytest
 from elftools.elf.elffile import ELFFile
+from support import objects
 
-from insmod_py.elf import EM_386, EM_X86_64, ElfObject, read_object
+from insmod_py.arch import I386, X86_64
+from insmod_py.elf import ElfObject, read_object
 from insmod_py.elf import constants as C
 from insmod_py.errors import ElfError, LoadError
 
@@ -96,13 +97,13 @@ def test_sections_and_symbols_match_pyelftools(
 
 def test_i386_object_is_read_as_32_bit_i386(i386_obj: bytes) -> None:
     obj = ElfObject(i386_obj, "m.o")
-    assert (obj.machine, obj.machine_name, obj.word_size) == (EM_386, "i386", 4)
+    assert (obj.machine, obj.machine_name, obj.word_size) == (I386.e_machine, "i386", 4)
     assert {s.type for s in obj.relocation_sections()} == {C.SHT_REL}
 
 
 def test_x86_64_object_is_read_as_64_bit_with_rela(x86_64_obj: bytes) -> None:
     obj = ElfObject(x86_64_obj, "m.o")
-    assert (obj.machine, obj.machine_name, obj.word_size) == (EM_X86_64, "x86_64", 8)
+    assert (obj.machine, obj.machine_name, obj.word_size) == (X86_64.e_machine, "x86_64", 8)
     text_rela = obj.relocations(obj.section_by_name(".rela.text"))
     assert text_rela.is_rela and text_rela.target.name == ".text"
 
@@ -146,16 +147,36 @@ def test_unknown_elf_class_is_refused(i386_obj: bytes) -> None:
 
 
 def test_i386_machine_with_64_bit_class_is_refused(i386_obj: bytes) -> None:
-    # ELFCLASS64 header with EM_386: the class and the machine disagree.
-    data = objects.patch_ehdr(i386_obj, "e_machine", EM_X86_64)
+    # ELFCLASS64 header with I386.e_machine: the class and the machine disagree.
+    data = objects.patch_ehdr(i386_obj, "e_machine", X86_64.e_machine)
     data = data[:4] + b"\x02" + data[5:]
-    data = objects.patch_ehdr(data, "e_machine", EM_386)  # now at the 64-bit offset (same: 18)
+    data = objects.patch_ehdr(
+        data, "e_machine", I386.e_machine
+    )  # now at the 64-bit offset (same: 18)
     assert "i386 object with the wrong ELF class" in refused(data)
 
 
 def test_x86_64_machine_with_32_bit_class_is_refused(i386_obj: bytes) -> None:
-    text = refused(objects.patch_ehdr(i386_obj, "e_machine", EM_X86_64))
+    text = refused(objects.patch_ehdr(i386_obj, "e_machine", X86_64.e_machine))
     assert "x86_64 object with the wrong ELF class" in text
+
+
+@pytest.mark.parametrize(
+    ("fixture", "section", "wrong", "message"),
+    [
+        ("i386_obj", ".rel.text", C.SHT_RELA, "is SHT_RELA; i386 objects use SHT_REL"),
+        ("x86_64_obj", ".rela.text", C.SHT_REL, "is SHT_REL; x86_64 objects use SHT_RELA"),
+    ],
+)
+def test_relocation_section_of_the_other_kind_is_refused(
+    fixture: str, section: str, wrong: int, message: str, request: pytest.FixtureRequest
+) -> None:
+    """i386 relocates with SHT_REL (addend in the word), x86_64 with SHT_RELA (addend
+    in the entry); the relocation tables assume one kind, so the other is refused."""
+    data = request.getfixturevalue(fixture)
+    bad = objects.patch_shdr(data, objects.section_index(data, section), "sh_type", wrong)
+    assert f"relocation section {section} {message}" in refused(bad)
+    ElfObject(data, PATH)  # the unpatched object reads
 
 
 def test_big_endian_object_is_refused(i386_obj: bytes) -> None:

@@ -7,14 +7,14 @@ from pathlib import Path
 
 import pytest
 from elftools.elf.elffile import ELFFile
+from elftools.elf.enums import ENUM_E_MACHINE
 from elftools.elf.relocation import RelocationSection
 from elftools.elf.sections import SymbolTableSection
 
 from insmod_py import toolchain
+from insmod_py.arch import NAMES, by_name
 
 EXAMPLES = sorted(p.stem for p in (toolchain.REPO_ROOT / "examples").glob("*.c"))
-ARCH_MACHINE = {"i386": "EM_386", "x86_64": "EM_X86_64"}
-WORD = {"i386": 4, "x86_64": 8}
 
 
 def obj(built: Path, arch: str, name: str, variant: str = "") -> Path:
@@ -47,16 +47,16 @@ def test_examples_include_the_required_modules() -> None:
     assert required <= set(EXAMPLES)
 
 
-@pytest.mark.parametrize("arch", toolchain.ARCHES)
+@pytest.mark.parametrize("arch", NAMES)
 def test_every_object_is_built_as_et_rel_for_its_machine(built: Path, arch: str) -> None:
     paths = [built / arch / "kernel_stub" / "module.o"]
-    paths += [obj(built, arch, n, v) for n in EXAMPLES for v in toolchain.ARCH_VARIANTS[arch]]
+    paths += [obj(built, arch, n, v) for n in EXAMPLES for v in by_name(arch).variants]
     paths += [obj(built, arch, n, "pre") for n in EXAMPLES]
     for path in paths:
         with open(path, "rb") as fh:
             elf = ELFFile(fh)
             assert elf["e_type"] == "ET_REL", path
-            assert elf["e_machine"] == ARCH_MACHINE[arch], path
+            assert ENUM_E_MACHINE[elf["e_machine"]] == by_name(arch).e_machine, path
 
 
 def test_make_and_python_use_the_same_gcc_flags(built: Path) -> None:
@@ -74,13 +74,13 @@ def test_make_and_python_use_the_same_gcc_flags(built: Path) -> None:
         seen[(arch, "" if variant == "-" else variant)] = flags.split()
     expected = {
         (arch, v): toolchain.cflags(arch, v, include_dir=Path("kernel_stub/include"))
-        for arch in toolchain.ARCHES
-        for v in toolchain.ARCH_VARIANTS[arch]
+        for arch in NAMES
+        for v in by_name(arch).variants
     }
     assert seen == expected
 
 
-# legacy_abi.md 1.1: offsets of struct module (i386, x86_64) and the sizes around it.
+# 2.4's include/linux/module.h: offsets of struct module (i386, x86_64) and the sizes around it.
 MODULE_OFFSETS = {
     "size_of_struct": (0, 0),
     "next": (4, 8),
@@ -118,9 +118,9 @@ SIZES = {
 }
 
 
-@pytest.mark.parametrize("arch", toolchain.ARCHES)
+@pytest.mark.parametrize("arch", NAMES)
 def test_module_h_lays_out_structs_as_linux_2_4(arch: str, tmp_path: Path) -> None:
-    i = toolchain.ARCHES.index(arch)
+    i = NAMES.index(arch)
     # struct exception_table_entry lives in asm/uaccess.h, as in 2.4
     lines = ["#include <linux/module.h>", "#include <asm/uaccess.h>", "#include <linux/stddef.h>"]
     for field, offs in MODULE_OFFSETS.items():
@@ -147,11 +147,11 @@ ALLOWED_RELOCS = {
 }
 
 
-@pytest.mark.parametrize("arch", toolchain.ARCHES)
+@pytest.mark.parametrize("arch", NAMES)
 @pytest.mark.parametrize("name", EXAMPLES)
 def test_objects_are_2_4_like(built: Path, arch: str, name: str) -> None:
     """Absolute code, no unwind tables or CET notes, only the relocations 2.4 knew."""
-    for variant in toolchain.ARCH_VARIANTS[arch]:
+    for variant in by_name(arch).variants:
         with open(obj(built, arch, name, variant), "rb") as fh:
             elf = ELFFile(fh)
             names = {s.name for s in elf.iter_sections()}
@@ -170,7 +170,7 @@ def test_small_model_objects_use_zero_extended_32_bit_relocations(built: Path) -
         assert "R_X86_64_32" in reloc_types(ELFFile(fh))
 
 
-@pytest.mark.parametrize("arch", toolchain.ARCHES)
+@pytest.mark.parametrize("arch", NAMES)
 def test_fcommon_variant_has_common_symbols_and_default_has_none(built: Path, arch: str) -> None:
     with open(obj(built, arch, "hello", "common"), "rb") as fh:
         sym = symbols(ELFFile(fh))["hello_buf"]
@@ -181,7 +181,7 @@ def test_fcommon_variant_has_common_symbols_and_default_has_none(built: Path, ar
             assert all(s["st_shndx"] != "SHN_COMMON" for s in symbols(ELFFile(fh)).values())
 
 
-@pytest.mark.parametrize("arch", toolchain.ARCHES)
+@pytest.mark.parametrize("arch", NAMES)
 @pytest.mark.parametrize("name", EXAMPLES)
 def test_modinfo_has_version_license_author_description(built: Path, arch: str, name: str) -> None:
     with open(obj(built, arch, name), "rb") as fh:
@@ -194,14 +194,14 @@ def test_modinfo_has_version_license_author_description(built: Path, arch: str, 
     assert strings.count("kernel_version=2.4.37.11") == 1
 
 
-@pytest.mark.parametrize("arch", toolchain.ARCHES)
+@pytest.mark.parametrize("arch", NAMES)
 def test_params_has_one_parameter_of_each_type(built: Path, arch: str) -> None:
     with open(obj(built, arch, "params"), "rb") as fh:
         elf = ELFFile(fh)
         strings = modinfo(elf)
         syms = symbols(elf)
     types = {"i": "i", "h": "h", "b": "b", "s": "s", "a": "1-4i", "c": "c16"}
-    sizes = {"i": 4, "h": 2, "b": 1, "s": WORD[arch], "a": 16, "c": 16}
+    sizes = {"i": 4, "h": 2, "b": 1, "s": by_name(arch).word_size, "a": 16, "c": 16}
     for var, typ in types.items():
         assert f"parm_{var}={typ}" in strings
         assert any(s.startswith(f"parm_desc_{var}=") for s in strings)
@@ -242,7 +242,7 @@ UNDEFINED_OUT_OF_LINE: dict[str, dict[str, set[str]]] = {
 }
 
 
-@pytest.mark.parametrize("arch", toolchain.ARCHES)
+@pytest.mark.parametrize("arch", NAMES)
 @pytest.mark.parametrize("name", sorted(UNDEFINED))
 def test_undefined_symbols_are_the_kernel_api_used(built: Path, arch: str, name: str) -> None:
     with open(obj(built, arch, name), "rb") as fh:
@@ -253,25 +253,25 @@ def test_undefined_symbols_are_the_kernel_api_used(built: Path, arch: str, name:
         assert syms["__this_module"]["st_info"]["bind"] == "STB_WEAK"
 
 
-@pytest.mark.parametrize("arch", toolchain.ARCHES)
+@pytest.mark.parametrize("arch", NAMES)
 def test_exporter_exports_through_ksymtab_and_kstrtab(built: Path, arch: str) -> None:
     with open(obj(built, arch, "exporter"), "rb") as fh:
         elf = ELFFile(fh)
         ksymtab = elf.get_section_by_name("__ksymtab")
         kstrtab = elf.get_section_by_name(".kstrtab").data().split(b"\0")[:-1]
-    assert ksymtab.data_size == 3 * 2 * WORD[arch]
+    assert ksymtab.data_size == 3 * 2 * by_name(arch).word_size
     assert sorted(kstrtab) == [b"GPLONLY_exporter_gpl_twice", b"exporter_add", b"exporter_value"]
 
 
-@pytest.mark.parametrize("arch", toolchain.ARCHES)
+@pytest.mark.parametrize("arch", NAMES)
 def test_tables_has_two_exception_table_entries(built: Path, arch: str) -> None:
     with open(obj(built, arch, "tables"), "rb") as fh:
         elf = ELFFile(fh)
-        assert elf.get_section_by_name("__ex_table").data_size == 2 * 2 * WORD[arch]
+        assert elf.get_section_by_name("__ex_table").data_size == 2 * 2 * by_name(arch).word_size
         assert elf.get_section_by_name(".fixup") is not None
 
 
-@pytest.mark.parametrize("arch", toolchain.ARCHES)
+@pytest.mark.parametrize("arch", NAMES)
 def test_hello_weak_symbol_and_static_functions(built: Path, arch: str) -> None:
     with open(obj(built, arch, "hello"), "rb") as fh:
         syms = symbols(ELFFile(fh))

@@ -12,8 +12,8 @@ from __future__ import annotations
 import struct
 from pathlib import Path
 
-import objects
 import pytest
+from support import objects
 
 from insmod_py import header
 from insmod_py.elf import ElfObject, read_object
@@ -25,7 +25,7 @@ from insmod_py.resolve import SPECIALS
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = sorted(p.stem for p in (REPO / "examples").glob("*.c"))
-BASES = {"i386": 0xC8800000, "x86_64": 0xFFFFFFFFA0000000}
+BASES = objects.MODULE_BASES
 
 
 def reference(obj: ElfObject, overridden: set[int]) -> list[tuple[int, str]]:

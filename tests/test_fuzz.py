@@ -16,9 +16,9 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import fuzz_harness as fh
 import pytest
 
+from insmod_py import fuzz as fh
 from insmod_py.errors import ElfError
 from insmod_py.layout import MAX_IMAGE_SIZE
 

@@ -2,7 +2,7 @@
 
 tests/test_sim_syscalls.py holds the table of init_module checks (INIT_ROWS) and
 compares modules() and /proc/modules around each failure.  This file adds the
-cases issue 10 lists that the table lacks (ranges overlapping the header,
+cases the table lacks (ranges overlapping the header,
 nsyms/ndeps too large, a name without its NUL, a dependency that is inside a
 module but not one) and holds every row, old and new, to the stricter rule:
 the whole SQLite-visible state (every table but the log, /proc/ksyms, the log
@@ -243,7 +243,7 @@ def test_dependency_inside_a_module_but_not_at_its_base(tmp_path: Path, arch: st
 
 @pytest.mark.parametrize("arch", ARCHES)
 def test_persist_pointers_are_not_checked_as_in_24(tmp_path: Path, arch: str) -> None:
-    # legacy_abi.md 1.5: "persist_start/persist_end and runsize are NOT validated"; nothing
+    # 2.4's sys_init_module never validated persist_start/persist_end or runsize; nothing
     # in the kernel dereferences them, so pointers anywhere load and change nothing else
     be = backend(tmp_path, arch, "unpatched")
     top = (1 << (8 * be.word_size)) - 16

@@ -417,7 +417,7 @@ def compute(flags: list[str], tmp: Path, tag: str) -> list[int]:
 
 
 def stub_flags(arch: str) -> list[str]:
-    return [*toolchain.COMMON_CFLAGS, *toolchain.ARCH_CFLAGS[arch], f"-I{toolchain.INCLUDE_DIR}"]
+    return toolchain.cflags(arch)
 
 
 @pytest.mark.parametrize("arch", kernel24.ARCHES)

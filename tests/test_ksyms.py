@@ -10,8 +10,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import objects
 import pytest
+from support import objects
 
 from insmod_py.errors import SymbolError
 from insmod_py.ksyms import (

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
-import objects
 import pytest
+from support import objects
 
 from insmod_py.elf import ElfObject, read_object
 from insmod_py.elf import constants as C

@@ -4,7 +4,7 @@ produces byte-identical contents for every non-empty SHF_ALLOC section.
 Every example module is checked in every build variant (plain -fno-common,
 -fcommon, prelinked), with each header path it supports, on i386 and x86_64.
 What had to be controlled to make ld a fair oracle is written down in
-tests/ldoracle.py.
+insmod_py/oracle.py.
 """
 
 from __future__ import annotations
@@ -13,18 +13,19 @@ import itertools
 from pathlib import Path
 
 import pytest
-from ldoracle import compare_with_ld
+from support import objects
 
 from insmod_py.elf import constants as C
 from insmod_py.elf import read_object
 from insmod_py.ksyms import KernelSymbol, SymbolTable
 from insmod_py.layout import MODULE_INITDATA
 from insmod_py.loader import link
+from insmod_py.oracle import compare_with_ld
 from insmod_py.resolve import SPECIALS
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = sorted(p.stem for p in (REPO / "examples").glob("*.c"))
-BASES = {"i386": 0xC8800000, "x86_64": 0xFFFFFFFFA0000000}
+BASES = objects.MODULE_BASES
 KERNEL_AREA = {"i386": 0xC0100000, "x86_64": 0xFFFFFFFF81000000}
 # Build variants (mk/modules.mk): -fno-common, -fcommon, with .eh_frame, prelinked.
 VARIANTS = (

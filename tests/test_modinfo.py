@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from clirun import Pyinsmod
+from support.clirun import Pyinsmod
 
 from insmod_py.modinfo import describe_parameter, format_query, parse_modinfo
 

@@ -12,12 +12,12 @@ from elftools.elf.relocation import RelocationSection
 from elftools.elf.sections import SymbolTableSection
 
 from insmod_py import toolchain
+from insmod_py.arch import NAMES, by_name
 from insmod_py.errors import ElfError, LoadError
 from insmod_py.prelink import default_output, prelink
 
 EXAMPLES = sorted(p.stem for p in (toolchain.REPO_ROOT / "examples").glob("*.c"))
 SHF_ALLOC = 0x2
-WORD = {"i386": 4, "x86_64": 8}
 
 # struct module_new field -> (offset i386, offset x86_64, symbol the stub points it at)
 HEADER_FIELDS = {
@@ -50,7 +50,7 @@ def listing(directory: Path) -> set[str]:
     return set(os.listdir(directory))
 
 
-@pytest.mark.parametrize("arch", toolchain.ARCHES)
+@pytest.mark.parametrize("arch", NAMES)
 @pytest.mark.parametrize("name", EXAMPLES)
 def test_prelinked_object_has_header_first(built: Path, arch: str, name: str) -> None:
     with open(pre(built, arch, name), "rb") as fh:
@@ -64,7 +64,7 @@ def test_prelinked_object_has_header_first(built: Path, arch: str, name: str) ->
         assert sym["st_size"] == {"i386": 104, "x86_64": 200}[arch]  # sizeof(struct module_new)
 
 
-@pytest.mark.parametrize("arch", toolchain.ARCHES)
+@pytest.mark.parametrize("arch", NAMES)
 @pytest.mark.parametrize("name", EXAMPLES)
 def test_readelf_reports_no_warnings(built: Path, arch: str, name: str) -> None:
     proc = subprocess.run(
@@ -75,9 +75,9 @@ def test_readelf_reports_no_warnings(built: Path, arch: str, name: str) -> None:
     assert "warning" not in proc.stdout.lower()
 
 
-@pytest.mark.parametrize("arch", toolchain.ARCHES)
+@pytest.mark.parametrize("arch", NAMES)
 def test_header_fields_are_relocated_against_the_right_symbols(built: Path, arch: str) -> None:
-    i = toolchain.ARCHES.index(arch)
+    i = NAMES.index(arch)
     with open(pre(built, arch, "hello"), "rb") as fh:
         elf = ELFFile(fh)
         relsec = next(
@@ -93,7 +93,7 @@ def test_header_fields_are_relocated_against_the_right_symbols(built: Path, arch
     assert got == {offs[i]: sym for offs in HEADER_FIELDS.values() for sym in [offs[2]]}
 
 
-@pytest.mark.parametrize("arch", toolchain.ARCHES)
+@pytest.mark.parametrize("arch", NAMES)
 def test_missing_cleanup_module_becomes_absolute_zero(built: Path, arch: str) -> None:
     with open(pre(built, arch, "failinit"), "rb") as fh:
         syms = symtab(ELFFile(fh))
@@ -102,7 +102,7 @@ def test_missing_cleanup_module_becomes_absolute_zero(built: Path, arch: str) ->
     assert syms["init_module"]["st_shndx"] not in ("SHN_ABS", "SHN_UNDEF")
 
 
-@pytest.mark.parametrize("arch", toolchain.ARCHES)
+@pytest.mark.parametrize("arch", NAMES)
 @pytest.mark.parametrize("name", EXAMPLES)
 def test_section_kinds_after_prelink(built: Path, arch: str, name: str) -> None:
     with open(pre(built, arch, name), "rb") as fh:
@@ -118,7 +118,7 @@ def test_section_kinds_after_prelink(built: Path, arch: str, name: str) -> None:
         assert all(s["st_shndx"] != "SHN_COMMON" for s in symtab(elf).values())
 
 
-@pytest.mark.parametrize("arch", toolchain.ARCHES)
+@pytest.mark.parametrize("arch", NAMES)
 def test_this_module_stays_weak_undefined_for_the_loader(built: Path, arch: str) -> None:
     """module.c does not define __this_module: the loader binds it to the header at 0."""
     with open(pre(built, arch, "chardev"), "rb") as fh:
@@ -127,7 +127,7 @@ def test_this_module_stays_weak_undefined_for_the_loader(built: Path, arch: str)
     assert sym["st_info"]["bind"] == "STB_WEAK"
 
 
-@pytest.mark.parametrize("arch", toolchain.ARCHES)
+@pytest.mark.parametrize("arch", NAMES)
 @pytest.mark.parametrize("name", EXAMPLES)
 def test_ld_layout_is_zippels_layout(built: Path, arch: str, name: str) -> None:
     """ld's sh_addr in the output equal Zippel's placement: in order, each aligned."""
@@ -140,15 +140,15 @@ def test_ld_layout_is_zippels_layout(built: Path, arch: str, name: str) -> None:
             addr += sec["sh_size"]
 
 
-@pytest.mark.parametrize("arch", toolchain.ARCHES)
+@pytest.mark.parametrize("arch", NAMES)
 def test_exporter_syms_span_its_three_exports(built: Path, arch: str) -> None:
     with open(pre(built, arch, "exporter"), "rb") as fh:
         syms = symtab(ELFFile(fh))
     span = syms["__syms_end"]["st_value"] - syms["__syms_start"]["st_value"]
-    assert span == 3 * 2 * WORD[arch]
+    assert span == 3 * 2 * by_name(arch).word_size
 
 
-@pytest.mark.parametrize("arch", toolchain.ARCHES)
+@pytest.mark.parametrize("arch", NAMES)
 def test_prelink_gives_the_same_bytes_as_make(built: Path, arch: str, tmp_path: Path) -> None:
     out = tmp_path / "hello.pre.o"
     prelink(str(built / arch / "examples" / "hello.o"), str(out))
@@ -156,7 +156,7 @@ def test_prelink_gives_the_same_bytes_as_make(built: Path, arch: str, tmp_path: 
     assert listing(tmp_path) == {"hello.pre.o"}
 
 
-@pytest.mark.parametrize("arch", toolchain.ARCHES)
+@pytest.mark.parametrize("arch", NAMES)
 @pytest.mark.parametrize("variant", ["common", "eh"])
 def test_prelink_allocates_common_and_drops_eh_frame(
     built: Path, arch: str, variant: str, tmp_path: Path

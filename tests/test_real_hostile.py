@@ -33,7 +33,7 @@ def _kernel_module(be: Any) -> int:
         if key not in _KERNEL_MODULE:
             _KERNEL_MODULE[key] = kernel_address(be.arch, be.variant, "kernel_module")
         return _KERNEL_MODULE[key]
-    return services.layout(be.arch).data_base + 0xF00
+    return services.kernel_map(be.arch).data_base + 0xF00
 
 
 def fill_dep_tables(be: Any, m: Mod, img: bytearray) -> None:

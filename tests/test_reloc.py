@@ -6,8 +6,8 @@ from __future__ import annotations
 import struct
 from pathlib import Path
 
-import objects
 import pytest
+from support import objects
 
 from insmod_py.elf import ElfObject, read_object
 from insmod_py.errors import LoadError, RelocError
@@ -16,8 +16,8 @@ from insmod_py.loader import LinkedModule, link
 from insmod_py.reloc import Check, _fits, for_machine
 from insmod_py.reloc.i386 import R_386_32, R_386_PC32, R_386_PLT32
 
-BASE32 = 0xC8800000
-BASE64 = 0xFFFFFFFFA0000000
+BASE32 = objects.I386.module_base
+BASE64 = objects.X86_64.module_base
 EXT = 0xC0100000
 KERNEL32 = parse_symbols(f"{EXT:08x} ext\nc0100000 printk\n")
 KERNEL64 = parse_symbols("ffffffff81000000 T printk\n")

@@ -17,7 +17,8 @@ import struct
 from array import array
 
 import pytest
-from native import require_native
+from support import objects
+from support.native import require_native
 
 import insmod_py.reloc as reloc
 from insmod_py.elf.reader import RelocTable, Section
@@ -28,7 +29,7 @@ from insmod_py.reloc.i386 import RELOCS as I386
 from insmod_py.reloc.x86_64 import RELOCS as X86_64
 
 SECTION_SIZE = 4096
-BASES = {"i386": 0xC8800000, "x86_64": 0xFFFFFFFFA0000000}
+BASES = objects.MODULE_BASES
 
 
 def random_table(rng: random.Random, machine, rela: bool) -> tuple[RelocTable, list[int]]:

@@ -2,7 +2,7 @@
 
 Every example object (every build variant, both architectures, both header
 paths) and a generated object with thousands of relocations are linked with
-``mode="simple"`` (the per-entry reference), ``mode="bulk"`` (the Python bulk
+``mode="reference"`` (the per-entry reference), ``mode="bulk"`` (the Python bulk
 path) and ``mode="native"`` (the C accelerator, insmod_py/reloc/_native.c);
 the images must be identical and each path must really have been taken.
 Overflow and unsupported-type errors must read the same whichever path ran first.
@@ -12,23 +12,21 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import objects
 import pytest
-from native import require_native
+from support import objects
+from support.native import require_native
 
-import insmod_py.loader as loader_mod
-import insmod_py.reloc as reloc
-import insmod_py.reloc.bulk as bulk_path
 from insmod_py.elf import ElfObject, read_object
 from insmod_py.elf import constants as C
 from insmod_py.errors import RelocError
 from insmod_py.ksyms import KernelSymbol, SymbolTable
 from insmod_py.loader import LinkedModule, link
+from insmod_py.reloc import PathCounts, Strategy
 from insmod_py.resolve import SPECIALS
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = sorted(p.stem for p in (REPO / "examples").glob("*.c"))
-BASES = {"i386": 0xC8800000, "x86_64": 0xFFFFFFFFA0000000}
+BASES = objects.MODULE_BASES
 KERNEL_AREA = {"i386": 0xC0100000, "x86_64": 0xFFFFFFFF81000000}
 VARIANTS = (("", "legacy"), (".common", "legacy"), (".eh", "legacy"), (".pre", "new"))
 
@@ -40,69 +38,36 @@ def kernel_for(obj: ElfObject, arch: str) -> SymbolTable:
     return SymbolTable(KernelSymbol(n, KERNEL_AREA[arch] + 16 * i) for i, n in enumerate(names))
 
 
-class PathCounter:
-    """Counts the tables the bulk path and the C accelerator applied or declined."""
-
-    def __init__(self) -> None:
-        self.applied = self.declined = self.native_applied = self.native_declined = 0
-        self._bulk, self._native = bulk_path.apply_table_bulk, loader_mod.apply_raw
-
-    def bulk(self, *args: object) -> bool:
-        done = self._bulk(*args)  # type: ignore[arg-type]
-        self.applied += done
-        self.declined += not done
-        return done
-
-    def native(self, *args: object, **kwargs: object) -> bool:
-        done = self._native(*args, **kwargs)  # type: ignore[arg-type]
-        self.native_applied += done
-        self.native_declined += not done
-        return done
-
-
 def link_with(
-    monkeypatch: pytest.MonkeyPatch,
-    mode: str,
-    obj: ElfObject,
-    table: SymbolTable,
-    arch: str,
-    header: str = "auto",
-) -> tuple[LinkedModule, PathCounter]:
-    """Link with one path: "simple" and "bulk" with the C accelerator off, "native"
-    with the reference behind it, "auto" as a load does."""
-    if mode == "native" and reloc.NATIVE is None:
+    mode: str, obj: ElfObject, table: SymbolTable, arch: str, header: str = "auto"
+) -> tuple[LinkedModule, PathCounts]:
+    """Link with one relocation strategy (``reloc.Strategy``); the counts say which
+    implementations really applied or declined each section."""
+    strategy = Strategy(mode)
+    if strategy is Strategy.NATIVE:
         require_native()
-    counter = PathCounter()
-    real = reloc.apply_table
-
-    def forced(*args: object, **kwargs: object) -> None:
-        real(*args, **kwargs, mode="simple" if mode == "native" else mode)  # type: ignore[arg-type]
-
-    with monkeypatch.context() as m:
-        m.setattr(bulk_path, "apply_table_bulk", counter.bulk)
-        m.setattr(loader_mod, "apply_raw", counter.native)
-        if mode in ("simple", "bulk"):
-            m.setattr(reloc, "NATIVE", None)
-        if mode != "auto":
-            m.setattr(loader_mod, "apply_table", forced)
-        base = BASES[arch]
-        linked = link(obj, table, lambda size: base, name="mod", args="x=1", header=header)
-    return linked, counter
+    counts = PathCounts()
+    base = BASES[arch]
+    linked = link(
+        obj, table, lambda size: base, name="mod", args="x=1", header=header,
+        relocation=strategy, path_counts=counts,
+    )  # fmt: skip
+    return linked, counts
 
 
 @pytest.mark.parametrize("arch", list(BASES))
 @pytest.mark.parametrize(("variant", "header"), VARIANTS)
 @pytest.mark.parametrize("name", EXAMPLES)
 def test_every_path_gives_identical_images_on_every_example(
-    built: Path, monkeypatch: pytest.MonkeyPatch, arch: str, name: str, variant: str, header: str
+    built: Path, arch: str, name: str, variant: str, header: str
 ) -> None:
     obj = read_object(str(built / arch / "examples" / f"{name}{variant}.o"))
     table = kernel_for(obj, arch)
-    simple, _ = link_with(monkeypatch, "simple", obj, table, arch, header)
-    bulk, counter = link_with(monkeypatch, "bulk", obj, table, arch, header)
-    native, paths = link_with(monkeypatch, "native", obj, table, arch, header)
+    simple, _ = link_with("reference", obj, table, arch, header)
+    bulk, counter = link_with("bulk", obj, table, arch, header)
+    native, paths = link_with("native", obj, table, arch, header)
     assert bulk.image == simple.image == native.image
-    assert counter.applied > 0  # the bulk path really ran
+    assert counter.bulk_applied > 0  # the bulk path really ran
     assert paths.native_applied > 0 and paths.native_declined == 0
 
 
@@ -149,38 +114,32 @@ def generated_i386(tmp_path_factory: pytest.TempPathFactory) -> tuple:
     return "i386", big_object("i386", tmp_path_factory)
 
 
-def test_every_path_agrees_on_a_big_generated_object(
-    monkeypatch: pytest.MonkeyPatch, generated: tuple
-) -> None:
+def test_every_path_agrees_on_a_big_generated_object(generated: tuple) -> None:
     arch, obj = generated
     count = sum(len(obj.relocations(s).offsets) for s in obj.relocation_sections())
     assert count > 5000
     table = kernel_for(obj, arch)
-    simple, _ = link_with(monkeypatch, "simple", obj, table, arch)
-    bulk, counter = link_with(monkeypatch, "bulk", obj, table, arch)
-    native, paths = link_with(monkeypatch, "native", obj, table, arch)
-    auto, _ = link_with(monkeypatch, "auto", obj, table, arch)
+    simple, _ = link_with("reference", obj, table, arch)
+    bulk, counter = link_with("bulk", obj, table, arch)
+    native, paths = link_with("native", obj, table, arch)
+    auto, _ = link_with("auto", obj, table, arch)
     assert bulk.image == simple.image == native.image == auto.image
-    assert counter.applied >= 2 and counter.declined == 0
+    assert counter.bulk_applied >= 2 and counter.bulk_declined == 0
     assert paths.native_applied >= 2 and paths.native_declined == 0
 
 
-def same_error_on_both_paths(
-    monkeypatch: pytest.MonkeyPatch, obj: ElfObject, table: SymbolTable, arch: str
-) -> str:
+def same_error_on_both_paths(obj: ElfObject, table: SymbolTable, arch: str) -> str:
     """Link with each path: all must fail with one message."""
     errors = {}
-    for mode in ("simple", "bulk", "native", "auto"):
+    for mode in ("reference", "bulk", "native", "auto"):
         with pytest.raises(RelocError) as err:
-            link_with(monkeypatch, mode, obj, table, arch)
+            link_with(mode, obj, table, arch)
         errors[mode] = str(err.value)
-    assert errors["bulk"] == errors["simple"] == errors["native"] == errors["auto"]
+    assert errors["bulk"] == errors["reference"] == errors["native"] == errors["auto"]
     return errors["bulk"]
 
 
-def test_bulk_path_declines_and_the_reference_names_the_overflow(
-    monkeypatch: pytest.MonkeyPatch, generated_x86_64: tuple
-) -> None:
+def test_bulk_path_declines_and_the_reference_names_the_overflow(generated_x86_64: tuple) -> None:
     """An x86_64 rule: i386's 32-bit fields wrap instead (next test)."""
     arch, obj = generated_x86_64
     far = 0xFFFF888000000000  # the direct map: PC32 from the module area cannot reach it
@@ -190,13 +149,11 @@ def test_bulk_path_declines_and_the_reference_names_the_overflow(
         if s.shndx == C.SHN_UNDEF and s.name
     )
     assert "relocation overflow: R_X86_64_PLT32 against kfn63" in same_error_on_both_paths(
-        monkeypatch, obj, table, arch
+        obj, table, arch
     )
 
 
-def test_unsupported_type_error_is_the_same_on_both_paths(
-    monkeypatch: pytest.MonkeyPatch, generated: tuple
-) -> None:
+def test_unsupported_type_error_is_the_same_on_both_paths(generated: tuple) -> None:
     arch, obj = generated
     rel = ".rel.text" if arch == "i386" else ".rela.text"
     bad_type = 3 if arch == "i386" else 9  # R_386_GOT32 / R_X86_64_GOTPCREL
@@ -204,12 +161,10 @@ def test_unsupported_type_error_is_the_same_on_both_paths(
     info = objects.rel_info(obj.data, sym, bad_type)
     bad = ElfObject(objects.patch_rel(obj.data, rel, 100, "r_info", info), obj.path)
     table = kernel_for(bad, arch)
-    assert "unsupported relocation R_" in same_error_on_both_paths(monkeypatch, bad, table, arch)
+    assert "unsupported relocation R_" in same_error_on_both_paths(bad, table, arch)
 
 
-def test_unsorted_or_overlapping_tables_fall_back_to_the_reference(
-    monkeypatch: pytest.MonkeyPatch, generated: tuple
-) -> None:
+def test_unsorted_or_overlapping_tables_fall_back_to_the_reference(generated: tuple) -> None:
     """Two entries swapped: the bulk path declines, the reference applies it in order;
     the C accelerator applies entries in table order, so it takes the table."""
     arch, obj = generated
@@ -224,25 +179,23 @@ def test_unsorted_or_overlapping_tables_fall_back_to_the_reference(
     )
     swapped = ElfObject(bytes(data), obj.path)
     table = kernel_for(swapped, arch)
-    simple, _ = link_with(monkeypatch, "simple", swapped, table, arch)
-    bulk, counter = link_with(monkeypatch, "bulk", swapped, table, arch)
-    native, paths = link_with(monkeypatch, "native", swapped, table, arch)
+    simple, _ = link_with("reference", swapped, table, arch)
+    bulk, counter = link_with("bulk", swapped, table, arch)
+    native, paths = link_with("native", swapped, table, arch)
     assert bulk.image == simple.image == native.image
-    assert counter.declined >= 1 and paths.native_declined == 0
-    original, _ = link_with(monkeypatch, "simple", obj, table, arch)
+    assert counter.bulk_declined >= 1 and paths.native_declined == 0
+    original, _ = link_with("reference", obj, table, arch)
     assert original.image == simple.image  # order does not matter for disjoint fields
 
 
-def test_bulk_rel_path_wraps_modulo_2_to_32(
-    monkeypatch: pytest.MonkeyPatch, generated_i386: tuple
-) -> None:
+def test_bulk_rel_path_wraps_modulo_2_to_32(generated_i386: tuple) -> None:
     arch, obj = generated_i386
     table = SymbolTable(
         KernelSymbol(s.name, 0xFFFFFFF0)
         for s in obj.symbols[1:]
         if s.shndx == C.SHN_UNDEF and s.name
     )
-    simple, _ = link_with(monkeypatch, "simple", obj, table, arch)
-    bulk, _ = link_with(monkeypatch, "bulk", obj, table, arch)
-    native, _ = link_with(monkeypatch, "native", obj, table, arch)
+    simple, _ = link_with("reference", obj, table, arch)
+    bulk, _ = link_with("bulk", obj, table, arch)
+    native, _ = link_with("native", obj, table, arch)
     assert bulk.image == simple.image == native.image

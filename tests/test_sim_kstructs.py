@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from insmod_py import toolchain
+from insmod_py.arch import NAMES
 from insmod_py.backends.sim import kstructs
 
 HEADERS = (
@@ -36,7 +37,7 @@ def gcc_values(arch: str, exprs: list[str], tmp: Path) -> list[int]:
     return [int(v) for v in re.findall(r"<<(-?\d+)>>", proc.stdout)]
 
 
-@pytest.mark.parametrize("arch", toolchain.ARCHES)
+@pytest.mark.parametrize("arch", NAMES)
 def test_every_offset_size_and_width_matches_kernel_stub(arch: str, tmp_path: Path) -> None:
     word = WORD[arch]
     exprs, expected = [], []

@@ -14,7 +14,9 @@ import time
 from pathlib import Path
 
 import pytest
+from support import objects
 
+from insmod_py.arch import by_name
 from insmod_py.backends.base import Region
 from insmod_py.backends.sim import services
 from insmod_py.backends.sim.machine import (
@@ -24,7 +26,6 @@ from insmod_py.backends.sim.machine import (
     kernel_exports,
     run_function,
 )
-from insmod_py.backends.sim.services import LAYOUTS
 
 pytestmark = pytest.mark.skipif(
     shutil.which("gcc") is None or shutil.which("ld") is None, reason="needs gcc and GNU ld"
@@ -46,7 +47,7 @@ CFLAGS = {
     ],
 }
 LDEMU = {"i386": "elf_i386", "x86_64": "elf_x86_64"}
-BASE = {"i386": 0xC8800000, "x86_64": 0xFFFFFFFFA0000000}
+BASE = objects.MODULE_BASES
 ARCHES = ["i386", "x86_64"]
 
 PRELUDE = r"""
@@ -90,7 +91,7 @@ def build(
     subprocess.run(["gcc", *CFLAGS[arch], "-c", str(c), "-o", str(obj)], check=True)
     # every service stub, also those an i386 kernel does not export (its string functions
     # are inline there): these tests exercise the services themselves
-    lay = services.layout(arch)
+    lay = services.kernel_map(arch)
     stubs = {n: lay.stub_base + services.SLOT * i for i, (n, _) in enumerate(services.FUNCTIONS)}
     syms = {**stubs, **kernel_exports(arch), **(defsyms or {})}
     cmd = ["ld", "-m", LDEMU[arch], "-N", "-nostdlib", f"-Ttext={base:#x}", "-e", "0"]
@@ -172,7 +173,7 @@ def test_printk_pointer_is_zero_padded_to_the_word(tmp_path, arch):
     )
     rt = KernelRuntime()
     run(arch, mod, rt, sym["init_module"])
-    assert rt.log == ["<4>" + "1234".rjust(LAYOUTS[arch].word * 2, "0")]
+    assert rt.log == ["<4>" + "1234".rjust(by_name(arch).word_size * 2, "0")]
 
 
 @pytest.mark.parametrize("arch", ARCHES)
@@ -402,7 +403,7 @@ def test_jump_into_data_faults_when_regions_are_given(tmp_path, arch):
 
 @pytest.mark.parametrize("arch", ARCHES)
 def test_call_to_a_kernel_address_without_provider(tmp_path, arch):
-    lay = LAYOUTS[arch]
+    lay = by_name(arch).sim_kernel
     src = "void nothere(void); int init_module(void) { nothere(); return 0; }"
     for target in (lay.stub_base + 0xFF0, lay.stub_base - 0x10000):
         mod, sym = build(tmp_path, arch, src, defsyms={"nothere": target})

@@ -21,9 +21,9 @@ from typing import Any
 import pytest
 
 from insmod_py import modstruct as ms
+from insmod_py.arch import by_name
 from insmod_py.backends.base import ImageInfo, Region
 from insmod_py.backends.sim import QueryBufferTooSmall, SimBackend, services
-from insmod_py.backends.sim.memory import MODULE_GUARD
 from insmod_py.errors import KernelError, LoadError
 
 SIZE = 0x1000
@@ -294,7 +294,7 @@ def test_dependency_on_the_kernel_itself_loads_as_in_24(
 def _fill_dep_tables(m: Mod, img: bytearray) -> None:
     """deps entries for the dependency rows: self, a non-module, &kernel_module."""
     ws = m.ws
-    kernel_module = services.layout("i386" if ws == 4 else "x86_64").data_base + 0xF00
+    kernel_module = services.kernel_map("i386" if ws == 4 else "x86_64").kernel_module
     for off, dep in ((0x600, m.base), (0x620, m.at(0x100000)), (0x640, kernel_module)):
         img[off : off + 3 * ws] = ms.build(ws, "module_ref", dep=dep)
 
@@ -441,7 +441,7 @@ def test_init_module_plain_errnos(tmp_path: Path, arch: str) -> None:
 def test_create_module_errnos_and_placement(tmp_path: Path, arch: str) -> None:
     be = backend(tmp_path, arch)
     sizeof = ms.sizeof_module(be.word_size)
-    start = services.layout(arch).module_area[0]
+    start = services.kernel_map(arch).module_area[0]
     cases = [
         (("", 4096), errno.EINVAL),
         (("n" * 4096, 8192), errno.ENAMETOOLONG),
@@ -460,7 +460,7 @@ def test_create_module_errnos_and_placement(tmp_path: Path, arch: str) -> None:
         be.create_module("abc", 4096)
     assert info.value.errno == errno.EEXIST
     b = be.create_module("b", 5000)  # after "abc"'s page (and on i386 its guard page)
-    assert b == start + 4096 + MODULE_GUARD[arch]
+    assert b == start + 4096 + by_name(arch).sim_kernel.module_guard
     be.delete_module("abc")
     assert be.create_module("c", 4096) == start  # first fit reuses the hole
     assert be.proc_modules().splitlines()[0] == "c                       4096 (uninitialized)"

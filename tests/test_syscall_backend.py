@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from insmod_py.arch import MACHINES, X86_64, by_name
 from insmod_py.backends import syscall as sc
 from insmod_py.backends.factory import open_backend
 from insmod_py.backends.syscall import NoLegacySyscalls, SyscallBackend
@@ -23,7 +24,7 @@ from insmod_py.loader import load
 from insmod_py.modstruct import QM_DEPS, QM_INFO, QM_MODULES, QM_REFS, QM_SYMBOLS
 
 ALL_CAPS = (1 << 41) - 1
-NAMES = {arch: {nr: name for name, nr in nums.items()} for arch, nums in sc.SYSCALL_NUMBERS.items()}
+NAMES = {m.name: {nr: name for name, nr in m.syscall_numbers.items()} for m in MACHINES}
 
 TINY_C = r"""
 extern int printk(const char *fmt, ...);
@@ -38,7 +39,6 @@ CFLAGS = {
         "-mno-red-zone", "-fno-asynchronous-unwind-tables",
     ],
 }  # fmt: skip
-PRINTK = {"i386": 0xC0100000, "x86_64": 0xFFFFFFFF81000000}
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +62,7 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> dict[str, ElfObject]:
 
 
 def kernel_table(arch: str) -> SymbolTable:
-    return SymbolTable([KernelSymbol("printk", PRINTK[arch])])
+    return SymbolTable([KernelSymbol("printk", by_name(arch).sim_kernel.stub_base)])
 
 
 # -- a fake 2.4 kernel behind the injected syscall function ------------------------------------
@@ -76,7 +76,7 @@ class FakeKernel:
 
     def __init__(self, arch: str = "i386", base: int = 0xC8800000) -> None:
         self.arch = arch
-        self.word = sc.WORD_SIZE[arch]
+        self.word = by_name(arch).word_size
         self.base = base
         self.calls: list[tuple[Any, ...]] = []
         self.fail: dict[str, int] = {}
@@ -223,7 +223,7 @@ def test_real_kernel_answers_enosys_to_create_module() -> None:
     call = sc._libc_syscall()
     for name in ("create_module", "query_module", "get_kernel_syms"):
         ctypes.set_errno(0)
-        nr = sc.SYSCALL_NUMBERS["x86_64"][name]
+        nr = X86_64.syscall_numbers[name]
         args = {"create_module": (b"probe", 4096), "query_module": (None, 0, None, 0, None)}
         ret = call(nr, *args.get(name, (None,)))
         assert (name, ret, ctypes.get_errno()) == (name, -1, E.ENOSYS)
@@ -311,7 +311,7 @@ def test_successful_load_call_sequence(arch: str, tiny: dict[str, ElfObject]) ->
     ]
     assert linked.base == base
     assert kernel.images["tiny"] == linked.image
-    word = sc.WORD_SIZE[arch]
+    word = by_name(arch).word_size
     assert int.from_bytes(linked.image[:word], "little") == {4: 96, 8: 184}[word]  # legacy header
 
 

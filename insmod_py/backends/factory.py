@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..arch import DEFAULT
 from ..errors import UsageError
 from .base import Backend
 
@@ -9,7 +10,7 @@ BACKENDS = ("sim", "syscall", "qemu")
 
 
 def open_backend(
-    kind: str, *, arch: str = "i386", variant: str = "patched", state_dir: str | None = None
+    kind: str, *, arch: str = DEFAULT.name, variant: str = "patched", state_dir: str | None = None
 ) -> Backend:
     """``sim`` (the simulated 2.4 kernel), ``syscall`` (the real legacy syscalls) or ``qemu``
     (a real 2.4 kernel in a VM kept per state directory)."""

@@ -28,28 +28,12 @@ import struct
 from collections.abc import Callable
 from typing import Any
 
+from .. import modstruct as ms
+from ..arch import DEFAULT, by_name, host
 from ..errors import KernelError, LoadError
 from ..ksyms import KernelSymbol, SymbolTable, load_symbols
 from ..modstruct import KERNEL_SYM_NAME_LEN, QM_DEPS, QM_INFO, QM_MODULES, QM_REFS, QM_SYMBOLS
 from .base import ImageInfo, ModuleInfo
-
-SYSCALL_NUMBERS: dict[str, dict[str, int]] = {
-    "i386": {
-        "create_module": 127,
-        "init_module": 128,
-        "delete_module": 129,
-        "get_kernel_syms": 130,
-        "query_module": 167,
-    },
-    "x86_64": {
-        "create_module": 174,
-        "init_module": 175,
-        "delete_module": 176,
-        "get_kernel_syms": 177,
-        "query_module": 178,
-    },
-}
-WORD_SIZE = {"i386": 4, "x86_64": 8}
 
 CAP_SYS_MODULE = 16  # include/uapi/linux/capability.h
 # 2.4's errno values stop below 126 (asm-i386/unistd.h: "user-visible error numbers are in
@@ -99,11 +83,8 @@ def _libc_syscall() -> SyscallFn:
 
 def host_arch() -> str | None:
     """The ABI this process's ``syscall(2)`` speaks: i386, x86_64, or None (anything else)."""
-    machine = platform.machine().lower()
-    bits = ctypes.sizeof(ctypes.c_void_p) * 8
-    if machine in ("x86_64", "amd64", "i386", "i486", "i586", "i686", "x86"):
-        return "x86_64" if bits == 64 and machine in ("x86_64", "amd64") else "i386"
-    return None
+    machine = host()
+    return None if machine is None else machine.name
 
 
 def _status_field(name: str) -> str | None:
@@ -147,7 +128,7 @@ class SyscallBackend:
 
     def __init__(
         self,
-        arch: str = "i386",
+        arch: str = DEFAULT.name,
         *,
         syscall: SyscallFn | None = None,
         capabilities: Callable[[], int] | None = None,
@@ -155,11 +136,13 @@ class SyscallBackend:
         ksyms_path: str = "/proc/ksyms",
         release: str | None = None,
     ) -> None:
-        if arch not in SYSCALL_NUMBERS:
-            raise LoadError(f"syscall backend: unsupported architecture {arch!r}")
+        try:
+            machine = by_name(arch)
+        except ValueError:
+            raise LoadError(f"syscall backend: unsupported architecture {arch!r}") from None
         self.arch = arch
-        self.word_size = WORD_SIZE[arch]
-        self.numbers = SYSCALL_NUMBERS[arch]
+        self.word_size = machine.word_size
+        self.numbers = machine.syscall_numbers
         self._injected = syscall is not None
         self._syscall = syscall
         self._capabilities = capabilities or effective_capabilities
@@ -181,10 +164,10 @@ class SyscallBackend:
         if native is None:
             what = f"a {platform.machine() or 'non-x86'} process"
         else:
-            what = f"a {WORD_SIZE[native] * 8}-bit {native} process"
+            what = f"a {by_name(native).bits}-bit {native} process"
         hint = ""
-        if self.arch == "i386" and native == "x86_64":
-            hint = " (the i386 legacy ABI needs int 0x80 from a 32-bit process)"
+        if native is not None and self.word_size < by_name(native).word_size:
+            hint = f" (the {self.arch} legacy ABI needs int 0x80 from a 32-bit process)"
         if not _legacy_release(self._release):
             hint += f"; this kernel ({self._release}) has no 2.4 module syscalls anyway"
         raise LoadError(
@@ -336,7 +319,8 @@ class SyscallBackend:
     def _query_info(self, name: str) -> tuple[int, int, int, int]:
         data, _ = self.query_module(name, QM_INFO)
         w = self.word_size
-        fmt = "<3Qq" if w == 8 else "<3Ii"
+        word = ms.WORD_FORMAT[w]
+        fmt = "<3" + word + word.lower()  # struct module_info: 3 unsigned longs, a long
         if len(data) < 4 * w:
             raise KernelError("query_module", E.EINVAL, f"short QM_INFO for {name}")
         addr, size, flags, usecount = struct.unpack_from(fmt, data)
@@ -346,7 +330,7 @@ class SyscallBackend:
         """QM_SYMBOLS: nsyms ``{value, name_offset}`` word pairs, then the strings."""
         data, nsyms = self.query_module(name, QM_SYMBOLS)
         w = self.word_size
-        fmt = "<QQ" if w == 8 else "<II"
+        fmt = "<2" + ms.WORD_FORMAT[w]
         if nsyms * 2 * w > len(data):
             raise KernelError("query_module", E.EINVAL, f"QM_SYMBOLS count {nsyms} too large")
         symbols = []

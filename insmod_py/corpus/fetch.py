@@ -16,10 +16,9 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..arch import by_name
 from ..errors import LoadError
 
-# Our machine name -> (Debian flavour, Debian architecture).
-FLAVOURS = {"i386": ("686", "i386"), "x86_64": ("amd64", "amd64")}
 STAMP = ".complete"
 
 
@@ -114,7 +113,8 @@ def fetch(arch: str, root: Path | None = None) -> Tree:
     tree = cached_tree(arch, root)
     if tree is not None:
         return tree
-    flavour, debarch = FLAVOURS[arch]
+    machine = by_name(arch)
+    flavour, debarch = machine.debian_flavour, machine.debian_arch
     ensure_foreign_arch(debarch)
     release = newest_release(flavour)
     debs = root / "debs"

@@ -27,11 +27,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict
 from pathlib import Path
 
+from ..arch import NAMES
 from ..depmod import Depmod, scan_tree
 from ..errors import LoadError
 from ..fsutil import atomic_write
 from .check import STATUSES, Job, Outcome, check
-from .fetch import FLAVOURS, Tree, cache_dir, fetch
+from .fetch import Tree, cache_dir, fetch
 
 SLOWEST = 15
 
@@ -131,7 +132,7 @@ def write_outputs(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="tools/corpus", description=__doc__.split("\n")[0])
-    parser.add_argument("--arch", choices=sorted(FLAVOURS), action="append",
+    parser.add_argument("--arch", choices=list(NAMES), action="append",
                         help="only this architecture (repeatable; default: both)")  # fmt: skip
     parser.add_argument("--fetch-only", action="store_true", help="fill the cache, check nothing")
     parser.add_argument("--sample", type=int, default=0, metavar="N",
@@ -140,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-j", "--jobs", type=int, default=min(2, os.cpu_count() or 1))
     parser.add_argument("--out", type=Path, help="report directory (default CORPUS_DIR/report)")
     args = parser.parse_args(argv)
-    arches = args.arch or sorted(FLAVOURS)
+    arches = args.arch or list(NAMES)
     root = cache_dir()
     try:
         trees = [fetch(arch, root) for arch in arches]

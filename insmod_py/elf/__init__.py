@@ -4,7 +4,6 @@ Every field read from the file is bounds-checked before it is used; a bad
 object raises :class:`insmod_py.errors.ElfError` with one readable reason.
 """
 
-from .constants import EM_386, EM_X86_64
 from .reader import ElfObject, Section, Symbol, read_object
 
-__all__ = ["EM_386", "EM_X86_64", "ElfObject", "Section", "Symbol", "read_object"]
+__all__ = ["ElfObject", "Section", "Symbol", "read_object"]

@@ -22,6 +22,7 @@ from itertools import accumulate, compress, count, repeat
 from operator import add, is_
 from typing import BinaryIO
 
+from ..arch import NAMES, Machine, by_e_machine
 from ..errors import ElfError
 from . import constants as C
 
@@ -37,7 +38,7 @@ _REL_SIZE = {  # (class, is_rela) -> entry size
     (C.ELFCLASS64, False): 16,
     (C.ELFCLASS64, True): 24,
 }
-_MACHINE_CLASS = {C.EM_386: C.ELFCLASS32, C.EM_X86_64: C.ELFCLASS64}
+_REL_KIND = {C.SHT_REL: "SHT_REL", C.SHT_RELA: "SHT_RELA"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -261,12 +262,13 @@ class ElfObject:
          e_shentsize, e_shnum, e_shstrndx) = ehdr.unpack_from(data)  # fmt: skip
         if e_type != C.ET_REL:
             raise self._fail(f"not a relocatable object (e_type {e_type}); a module must be ET_REL")
-        if e_machine not in _MACHINE_CLASS:
+        arch = by_e_machine(e_machine)
+        if arch is None:
             raise self._fail(
-                f"unsupported machine {_machine_name(e_machine)} (supported: i386, x86_64)"
+                f"unsupported machine {_machine_name(e_machine)} (supported: {', '.join(NAMES)})"
             )
-        if _MACHINE_CLASS[e_machine] != elfclass:
-            raise self._fail(f"{C.MACHINE_NAMES[e_machine]} object with the wrong ELF class")
+        if arch.elf_class != elfclass:
+            raise self._fail(f"{arch.name} object with the wrong ELF class")
         if e_version != C.EV_CURRENT:
             raise self._fail(f"unsupported ELF version {e_version}")
         shdr = _SHDR[elfclass]
@@ -287,12 +289,18 @@ class ElfObject:
             raise self._fail(f"bad section name table index {e_shstrndx}")
         self.elfclass = elfclass
         self.machine = e_machine
-        self.word_size = 4 if elfclass == C.ELFCLASS32 else 8
+        self.arch: Machine = arch
+        self.word_size = arch.word_size
         self._shoff, self._shnum, self._shstrndx = e_shoff, e_shnum, e_shstrndx
 
     @property
+    def section_header_table(self) -> tuple[int, int]:
+        """(file offset, entry size) of the section header table."""
+        return self._shoff, _SHDR[self.elfclass].size
+
+    @property
     def machine_name(self) -> str:
-        return C.MACHINE_NAMES[self.machine]
+        return self.arch.name
 
     def _parse_sections(self) -> tuple[Section, ...]:
         shdr = _SHDR[self.elfclass]
@@ -306,11 +314,19 @@ class ElfObject:
             raise self._fail("section name table is not a string table")
         strtab = self.data[names[4] : names[4] + names[5]]
         sections = []
+        # The kind of relocation section the machine's ABI does not use (REL vs RELA):
+        # the relocation table assumes one kind, so the other is refused here.
+        wrong_kind = C.SHT_REL if self.arch.rela else C.SHT_RELA
         for i, (name, sh_type, flags, addr, off, sz, link, info, align, entsize) in enumerate(raw):
             if align and align & (align - 1):
                 raise self._fail(f"section {i} has alignment {align}, not a power of two")
             text = self._string(strtab, name, "section name")
             align = max(align, 1)
+            if sh_type == wrong_kind:
+                raise self._fail(
+                    f"relocation section {text} is {_REL_KIND[sh_type]}; "
+                    f"{self.arch.name} objects use {_REL_KIND[C.SHT_RELA + C.SHT_REL - sh_type]}"
+                )
             sec = Section(i, text, sh_type, flags, addr, off, sz, link, info, align, entsize)
             sections.append(sec)
         return tuple(sections)

@@ -1,12 +1,12 @@
 """Relocation machinery shared by every machine.
 
 Each machine (``i386.py``, ``x86_64.py``) is data: a table of relocation type
--> :class:`Recipe` (width, PC-relative or not, overflow rule).  One routine,
-:func:`apply_table`, applies any recipe, so adding a type is one row.
-The formulas are the ELF ones: ``S + A`` or ``S + A - P``, with ``A`` read
-from the patched word for SHT_REL and taken from ``r_addend`` for SHT_RELA.
+-> :class:`Recipe` (width, PC-relative or not, overflow rule).  One routine
+applies any recipe, so adding a type is one row.  The formulas are the ELF
+ones: ``S + A`` or ``S + A - P``, with ``A`` read from the patched word for
+SHT_REL and taken from ``r_addend`` for SHT_RELA.
 
-Three implementations of the same routine:
+Three implementations of that routine, and one entry point choosing between them:
 
 * :func:`apply_table_simple`, one Python step per entry: the reference, what
   small tables use, and what words every error (naming the first bad entry);
@@ -14,11 +14,19 @@ Three implementations of the same routine:
   which applies a table only when it can prove the reference's result and
   otherwise declines before writing anything;
 * the C accelerator (``_native.c``, :func:`apply_raw`), which applies a whole
-  section straight from the file's bytes and which the loader tries first.
-  It takes the recipes from these tables, follows the reference entry by
-  entry (order, formulas, checks), and when an entry would fail it undoes
-  what it applied and declines, so the Python paths run and word the error.
-  It is optional (built by setup.py; ``PYINSMOD_PURE_PYTHON=1`` switches it off).
+  section straight from the file's bytes.  It takes the recipes from these
+  tables, follows the reference entry by entry (order, formulas, checks), and
+  when an entry would fail it undoes what it applied and declines, so a Python
+  path runs and words the error.
+
+:class:`Relocator` is the entry point: its :class:`Strategy` says which of them
+run, and in which order (``AUTO``: C, then bulk for big tables, then the reference).
+
+The bulk path stays although ``make venv`` requires the C extension: it is the
+documented path for an install without a compiler (``PYINSMOD_PURE_PYTHON=1``,
+or a build where ``_native.c`` did not compile), where a 100k-entry module would
+otherwise take the per-entry reference; ``tests/test_reloc_paths.py`` and
+``tests/test_reloc_differential.py`` hold the three paths to one result.
 """
 
 from __future__ import annotations
@@ -27,7 +35,7 @@ import os
 import struct
 from array import array
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 from types import ModuleType
 
@@ -89,32 +97,93 @@ BULK_MIN_ENTRIES = 32
 Names = Sequence[str] | Callable[[], Sequence[str]]
 
 
-def apply_table(
-    image: bytearray,
-    table: RelocTable,
-    values: list[int],
-    names: Names,
-    target_offset: int,
-    base: int,
-    machine: MachineRelocs,
-    path: str,
-    *,
-    mode: str = "auto",
-) -> None:
-    """Apply one relocation section to the image in place.
+class Strategy(Enum):
+    """Which implementation applies a relocation section (see the module docstring)."""
 
-    ``values``/``names`` are indexed by symbol index (``names`` may be a
-    function returning them: only an error message needs them);
-    ``target_offset`` is the image offset of the patched section and ``base``
-    the module base address.  ``mode``: "auto" (bulk for big tables),
-    "bulk" (bulk whenever it applies) or "simple" (the reference loop only).
+    AUTO = "auto"  # C when built; else bulk for tables of BULK_MIN_ENTRIES or more
+    NATIVE = "native"  # C only; what it declines goes to the reference (which words errors)
+    BULK = "bulk"  # the bulk path whenever it applies, the reference otherwise; no C
+    REFERENCE = "reference"  # the per-entry Python loop only
+
+
+@dataclass
+class PathCounts:
+    """How many sections each implementation applied or declined (tests, benchmarks)."""
+
+    native_applied: int = 0
+    native_declined: int = 0
+    bulk_applied: int = 0
+    bulk_declined: int = 0
+    reference: int = 0
+
+
+@dataclass
+class Relocator:
+    """Relocates one image: the machine's recipes, the symbol values and the strategy.
+
+    ``values``/``names`` are indexed by symbol index (``names`` may be a function
+    returning them: only an error message needs them); ``base`` is the module base
+    address.  A section is offered first as file bytes (:meth:`apply_raw`, the C
+    accelerator) and, if that declines, decoded (:meth:`apply`).
     """
-    if mode == "bulk" or (mode == "auto" and len(table.offsets) >= BULK_MIN_ENTRIES):
-        from .bulk import apply_table_bulk  # loaded only when a table takes the Python paths
 
-        if apply_table_bulk(image, table, values, target_offset, base, machine):
-            return
-    apply_table_simple(image, table, values, names, target_offset, base, machine, path)
+    image: bytearray
+    values: list[int]
+    names: Names
+    base: int
+    machine: MachineRelocs
+    path: str
+    strategy: Strategy = Strategy.AUTO
+    counts: PathCounts = field(default_factory=PathCounts)
+    _native_values: array | None = field(default=None, init=False, repr=False)
+    _native_tried: bool = field(default=False, init=False, repr=False)
+
+    @property
+    def uses_native(self) -> bool:
+        return self.strategy in (Strategy.AUTO, Strategy.NATIVE) and NATIVE is not None
+
+    def apply_raw(
+        self,
+        raw: bytes | memoryview,
+        target_offset: int,
+        target_size: int,
+        *,
+        elf64: bool,
+        rela: bool,
+    ) -> bool:
+        """Apply a section from its file bytes with the C accelerator, if the strategy
+        allows it; False when it did not (absent, not allowed, or an entry would fail)."""
+        if not self.uses_native:
+            return False
+        if not self._native_tried:  # the values converted once per image
+            self._native_values, self._native_tried = native_values(self.values), True
+        done = apply_raw(
+            self.image, raw, self._native_values, target_offset, target_size, self.base,
+            self.machine, elf64=elf64, rela=rela,
+        )  # fmt: skip
+        if done:
+            self.counts.native_applied += 1
+        else:
+            self.counts.native_declined += 1
+        return done
+
+    def apply(self, table: RelocTable, target_offset: int) -> None:
+        """Apply a decoded table with the Python paths; raises RelocError naming the
+        first bad entry."""
+        big = len(table.offsets) >= BULK_MIN_ENTRIES
+        if self.strategy is Strategy.BULK or (self.strategy is Strategy.AUTO and big):
+            from .bulk import apply_table_bulk  # loaded only when a table takes this path
+
+            inputs = (self.image, table, self.values, target_offset, self.base, self.machine)
+            if apply_table_bulk(*inputs):
+                self.counts.bulk_applied += 1
+                return
+            self.counts.bulk_declined += 1
+        self.counts.reference += 1
+        apply_table_simple(
+            self.image, table, self.values, self.names, target_offset, self.base, self.machine,
+            self.path,
+        )  # fmt: skip
 
 
 def apply_table_simple(
@@ -134,33 +203,27 @@ def apply_table_simple(
     rela = table.is_rela
     bits = machine.address_bits
     address_mask = (1 << bits) - 1
+    type_name = machine.type_name
     for i, rtype in enumerate(table.types):
         recipe = recipes.get(rtype)
         offset = table.offsets[i]
         if recipe is None:
-            raise RelocError(
-                f"unsupported relocation {machine.type_name(rtype)} in {table.section.name} "
-                f"at offset {offset:#x}",
-                file=path,
-            )
+            at = f"in {table.section.name} at offset {offset:#x}"
+            raise RelocError(f"unsupported relocation {type_name(rtype)} {at}", file=path)
         size = recipe.size
         if size == 0:
             continue
         if offset > limit - size:
-            raise RelocError(
-                f"relocation {machine.type_name(rtype)} at offset {offset:#x} is outside "
-                f"{section.name} (size {section.size:#x})",
-                file=path,
-            )
+            outside = f" at offset {offset:#x} is outside {section.name} (size {limit:#x})"
+            raise RelocError(f"relocation {type_name(rtype)}{outside}", file=path)
         where = target_offset + offset
         fmt = "<" + _FORMAT[size]
         if rela:
             addend = table.addends[i]
             if machine.zero_target and any(image[where : where + size]):
+                target = f"{section.name}+{offset:#x} is already non-zero"
                 raise RelocError(
-                    f"invalid relocation target: {section.name}+{offset:#x} is already non-zero "
-                    f"({machine.type_name(rtype)})",
-                    file=path,
+                    f"invalid relocation target: {target} ({type_name(rtype)})", file=path
                 )
         else:
             addend = struct.unpack_from(fmt.lower(), image, where)[0]
@@ -173,13 +236,11 @@ def apply_table_simple(
         if value >> (bits - 1):
             value -= 1 << bits
         if not _fits(value, size * 8, recipe.check):
-            if callable(names):
-                names = names()
+            symbol = (names() if callable(names) else names)[table.symbols[i]] or "(section)"
             raise RelocError(
-                f"relocation overflow: {machine.type_name(rtype)} against "
-                f"{names[table.symbols[i]] or '(section)'} in {section.name}+{offset:#x}: "
-                f"value {value & address_mask:#x} does not fit in {size * 8} bits "
-                f"({recipe.check.value}){machine.overflow_hint}",
+                f"relocation overflow: {type_name(rtype)} against {symbol} in "
+                f"{section.name}+{offset:#x}: value {value & address_mask:#x} does not fit in "
+                f"{size * 8} bits ({recipe.check.value}){machine.overflow_hint}",
                 file=path,
             )
         struct.pack_into(fmt, image, where, value & ((1 << (size * 8)) - 1))
@@ -196,7 +257,7 @@ def _load_native() -> ModuleType | None:
     return _native
 
 
-NATIVE = _load_native()  # a module attribute, so tests can switch it off
+NATIVE = _load_native()
 
 _CHECK_CODE = {Check.WRAP: 0, Check.UNSIGNED: 1, Check.SIGNED: 2, Check.BITFIELD: 3}
 _RECIPE_ROWS: dict[str, bytes] = {}
@@ -253,12 +314,9 @@ def apply_raw(
 
 def for_machine(machine: int) -> MachineRelocs:
     """The relocation table of an ELF ``e_machine`` (already validated by the reader)."""
-    from ..elf import constants as C
+    from ..arch import by_e_machine
 
-    if machine == C.EM_386:
-        from .i386 import RELOCS
-    elif machine == C.EM_X86_64:
-        from .x86_64 import RELOCS
-    else:
+    arch = by_e_machine(machine)
+    if arch is None:
         raise RelocError(f"no relocation support for machine {machine}")
-    return RELOCS
+    return arch.relocs

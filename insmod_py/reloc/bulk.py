@@ -29,6 +29,7 @@ import sys
 from array import array
 from collections import deque
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from functools import cached_property
 from itertools import compress, islice, repeat
 from operator import add, and_, itemgetter, le, sub
@@ -157,6 +158,17 @@ def _little(words: array) -> bytes:
     return words.tobytes()
 
 
+@dataclass
+class _Entries:
+    """A table's columns without its R_*_NONE entries, and the recipes of its types."""
+
+    offsets: Sequence[int]
+    types: Sequence[int]
+    symbols: Sequence[int]
+    addends: Sequence[int] | None  # None for SHT_REL (the addend is in the field)
+    kinds: dict[int, Recipe]
+
+
 def apply_table_bulk(
     image: bytearray,
     table: RelocTable,
@@ -168,51 +180,90 @@ def apply_table_bulk(
     """Apply a whole table with C-speed primitives; False (image untouched) if it cannot.
 
     Tables whose every type is a lane kind (:func:`_lane_kind`, all of what
-    compilers emit for modules) take :func:`_lanes_chunk` a chunk at a time,
-    sizes mixed.  Others are grouped by field class (size, overflow check): within a
-    class PC-relative and absolute types differ only by ``- P``.  Either way
-    phase one reads every field and computes and checks every value; phase two
-    writes.
+    compilers emit for modules) go on lanes a chunk at a time, sizes mixed
+    (:func:`_apply_on_lanes`).  Others are grouped by field class (size, overflow
+    check): within a class PC-relative and absolute types differ only by ``- P``
+    (:func:`_apply_by_class`).  Either way phase one reads every field and
+    computes and checks every value; phase two writes.
     """
-    offsets, types, syms = table.offsets, table.types, table.symbols
-    addends = table.addends if table.is_rela else None
-    if not offsets:
+    if not table.offsets:
         return True
+    entries = _entries(table, machine)
+    if entries is None:
+        return False  # unsupported type: the reference names it
+    if not entries.offsets:
+        return True
+    rela = entries.addends is not None
+    size = table.target.size
+    if all(_lane_kind(r, rela, machine.address_bits) for r in entries.kinds.values()):
+        return _apply_on_lanes(image, entries, values, target_offset, size, base, machine)
+    return _apply_by_class(image, entries, values, target_offset, size, base, machine)
+
+
+def _entries(table: RelocTable, machine: MachineRelocs) -> _Entries | None:
+    """The table's columns less its R_*_NONE entries; None if a type has no recipe."""
+    offsets, types, symbols = table.offsets, table.types, table.symbols
+    addends = table.addends if table.is_rela else None
     recipes = machine.recipes
     present = _present_types(types, recipes)
     if present is None:
-        return False  # unsupported type: the reference names it
+        return None
     kinds = {t: recipes[t] for t in present}
-    if any(r.size == 0 for r in kinds.values()):  # drop R_*_NONE entries
+    if any(r.size == 0 for r in kinds.values()):
         keep = list(map({t: r.size != 0 for t, r in kinds.items()}.__getitem__, types))
         offsets, types = list(compress(offsets, keep)), list(compress(types, keep))
-        syms = list(compress(syms, keep))
+        symbols = list(compress(symbols, keep))
         if addends is not None:
             addends = list(compress(addends, keep))
         kinds = {t: r for t, r in kinds.items() if r.size}
-        if not offsets:
-            return True
-    bits = machine.address_bits
-    if all(_lane_kind(r, addends is not None, bits) for r in kinds.values()):
-        if not isinstance(types, bytes):
-            types = bytes(array("B", types))  # every type here has a recipe, so < 256
-        writes = []
-        for lo in range(0, len(offsets), LANE_CHUNK):
-            # Chunks follow each other: sorted, fields apart across the boundary too.
-            if lo and offsets[lo] < offsets[lo - 1] + kinds[types[lo - 1]].size:
-                return False
-            hi = lo + LANE_CHUNK
-            write = _lanes_chunk(
-                image, offsets[lo:hi], types[lo:hi], syms[lo:hi],
-                None if addends is None else addends[lo:hi], kinds, values, target_offset,
-                table.target.size, base, machine,
-            )  # fmt: skip
-            if write is None:
-                return False
-            writes.append(write)
-        for write in writes:
-            write()
-        return True
+    return _Entries(offsets, types, symbols, addends, kinds)
+
+
+def _apply_on_lanes(
+    image: bytearray,
+    entries: _Entries,
+    values: list[int],
+    target_offset: int,
+    target_size: int,
+    base: int,
+    machine: MachineRelocs,
+) -> bool:
+    """Every chunk computed and checked (phase one) before any is written."""
+    offsets, types, kinds = entries.offsets, entries.types, entries.kinds
+    if not isinstance(types, bytes):
+        types = bytes(array("B", types))  # every type here has a recipe, so < 256
+    addends = entries.addends
+    writes = []
+    for lo in range(0, len(offsets), LANE_CHUNK):
+        # Chunks follow each other: sorted, fields apart across the boundary too.
+        if lo and offsets[lo] < offsets[lo - 1] + kinds[types[lo - 1]].size:
+            return False
+        hi = lo + LANE_CHUNK
+        chunk = _LaneChunk(
+            image, offsets[lo:hi], types[lo:hi], entries.symbols[lo:hi],
+            None if addends is None else addends[lo:hi], kinds, target_offset, target_size,
+            base, machine,
+        )  # fmt: skip
+        write = chunk.compute(values)
+        if write is None:
+            return False
+        writes.append(write)
+    for write in writes:
+        write()
+    return True
+
+
+def _apply_by_class(
+    image: bytearray,
+    entries: _Entries,
+    values: list[int],
+    target_offset: int,
+    target_size: int,
+    base: int,
+    machine: MachineRelocs,
+) -> bool:
+    """Entries grouped by field class (size, check), one format per group."""
+    offsets, types, kinds = entries.offsets, entries.types, entries.kinds
     # Sorted and non-overlapping: fields can be read and written in any order,
     # and the last field ends last.
     if len(offsets) > 1:
@@ -220,35 +271,56 @@ def apply_table_bulk(
         ends = map(add, offsets, map(size_of.__getitem__, types))
         if not all(map(le, ends, islice(offsets, 1, None))):
             return False
-    if offsets[-1] + kinds[types[-1]].size > table.target.size:
+    if offsets[-1] + kinds[types[-1]].size > target_size:
         return False
-    if any(r.check is not Check.WRAP and r.size * 8 >= bits for r in kinds.values()):
-        return False  # the signed normalisation below needs a field narrower than an address
-    classes: dict[tuple[int, Check], list[int]] = {}
-    for t, r in kinds.items():
-        classes.setdefault((r.size, r.check), []).append(t)
-    if len(classes) == 1:
-        groups = [(next(iter(classes)), offsets, types, syms, addends)]
-    else:
-        class_of = {t: key for key, ts in classes.items() for t in ts}
-        which = list(map(class_of.__getitem__, types))
-        groups = []
-        for key in classes:
-            sel = list(map(key.__eq__, which))
-            adds = None if addends is None else list(compress(addends, sel))
-            groups.append(
-                (key, list(compress(offsets, sel)), list(compress(types, sel)),
-                 list(compress(syms, sel)), adds)
-            )  # fmt: skip
+    if any(
+        r.check is not Check.WRAP and r.size * 8 >= machine.address_bits for r in kinds.values()
+    ):
+        return False  # the signed normalisation needs a field narrower than an address
     writes = []
-    for key, offs, tps, sms, adds in groups:
-        out = _compute_group(image, key, offs, tps, sms, adds, values, target_offset, base, machine)
+    for group in _class_groups(entries):
+        out = _compute_group(image, group, values, target_offset, base, machine)
         if out is None:
             return False
-        writes.append((target_offset + offs[0], *out))
+        writes.append((target_offset + group.offsets[0], *out))
     for start, read, old, write, new in writes:
         _merge_fields(image, start, read, old, write, new)
     return True
+
+
+@dataclass
+class _Group:
+    """The entries of one field class: same size and overflow check."""
+
+    size: int
+    check: Check
+    offsets: Sequence[int]
+    types: Sequence[int]
+    symbols: Sequence[int]
+    addends: Sequence[int] | None
+
+
+def _class_groups(entries: _Entries) -> list[_Group]:
+    """Split the entries by field class, keeping table order within each."""
+    classes: dict[tuple[int, Check], list[int]] = {}
+    for t, r in entries.kinds.items():
+        classes.setdefault((r.size, r.check), []).append(t)
+    if len(classes) == 1:
+        ((size, check),) = classes
+        return [_Group(size, check, entries.offsets, entries.types, entries.symbols,
+                       entries.addends)]  # fmt: skip
+    class_of = {t: key for key, ts in classes.items() for t in ts}
+    which = list(map(class_of.__getitem__, entries.types))
+    groups = []
+    for size, check in classes:
+        sel = list(map((size, check).__eq__, which))
+        addends = None if entries.addends is None else list(compress(entries.addends, sel))
+        groups.append(
+            _Group(size, check, list(compress(entries.offsets, sel)),
+                   list(compress(entries.types, sel)), list(compress(entries.symbols, sel)),
+                   addends)
+        )  # fmt: skip
+    return groups
 
 
 def _present_types(types: Sequence[int], recipes: dict[int, Recipe]) -> set[int] | None:
@@ -263,7 +335,7 @@ def _present_types(types: Sequence[int], recipes: dict[int, Recipe]) -> set[int]
 
 
 def _lane_kind(recipe: Recipe, rela: bool, bits: int) -> bool:
-    """Whether entries of this recipe can be computed on lanes (:func:`_lanes_chunk`).
+    """Whether entries of this recipe can be computed on lanes (:class:`_LaneChunk`).
 
     Address-wide wrapping fields, and for RELA narrower fields with a signed
     or unsigned range.  REL narrower fields (their addend is read signed) and
@@ -313,137 +385,198 @@ _READ_PIECES = _Pieces()
 LANE_CHUNK = 32768
 
 
-def _lanes_chunk(
-    image: bytearray,
-    offsets: Sequence[int],
-    types: bytes,
-    syms: Sequence[int],
-    addends: Sequence[int] | None,
-    kinds: dict[int, Recipe],
-    values: list[int],
-    target_offset: int,
-    target_size: int,
-    base: int,
-    machine: MachineRelocs,
-) -> Callable[[], None] | None:
+class _LaneChunk:
     """Entries of lane kinds, sizes mixed, computed on address-wide lanes.
 
-    Returns the function that writes them (phase two), or None if the reference
-    must decide.  Everything per entry lives in lanes (offsets, field ends,
-    gaps, S, A, -P, range checks), so the only per-entry Python objects are
-    where ``struct`` gathers the old fields and scatters the new ones.  Fields
-    that are equally spaced (``__mcount_loc``, ``.orc_unwind_ip``...) need not
-    even those: extended slices of the image read and write them all at once.
+    Everything per entry lives in lanes (offsets, field ends, gaps, S, A, -P,
+    range checks), so the only per-entry Python objects are where ``struct``
+    gathers the old fields and scatters the new ones.  Fields that are equally
+    spaced (``__mcount_loc``, ``.orc_unwind_ip``...) need not even those:
+    extended slices of the image read and write them all at once.
     """
-    n = len(offsets)
-    bits = machine.address_bits
-    width = bits // 8
-    lanes = _Lanes(width, n)
-    start = target_offset + offsets[0]
-    try:
-        at = lanes.of(offsets)
-        if addends is not None:
-            if not (isinstance(addends, array) and addends.itemsize == width):
-                addends = array(_SIGNED_CODE[width], addends)
-            addend = int.from_bytes(_little(addends), "little")
-        pick = itemgetter(*syms) if n > 1 else lambda seq: (seq[syms[0]],)
-        s = lanes.of(pick(values))
-    except OverflowError:
-        return None  # an input out of range for its lane
-    # Offsets below 2**(bits-4): ends, gaps and gap << 4 below cannot leave a lane.
-    if at & lanes.const(-(1 << (bits - 4))) or target_offset + target_size >> (bits - 1):
-        return None
-    sizes = {t: r.size for t, r in kinds.items()}
-    ends = at + _per_type(types, sizes, lanes, len(kinds))
-    if ends >> (bits * (n - 1)) > target_size:
-        return None  # the last field (the last to end, once sorted) leaves the section
-    regular = None  # the spacing of equally spaced fields of one size
-    if n > 1:
+
+    def __init__(
+        self,
+        image: bytearray,
+        offsets: Sequence[int],
+        types: bytes,
+        symbols: Sequence[int],
+        addends: Sequence[int] | None,
+        kinds: dict[int, Recipe],
+        target_offset: int,
+        target_size: int,
+        base: int,
+        machine: MachineRelocs,
+    ) -> None:
+        self.image, self.offsets, self.types, self.symbols = image, offsets, types, symbols
+        self.addends, self.kinds, self.machine = addends, kinds, machine
+        self.target_offset, self.target_size, self.base = target_offset, target_size, base
+        self.n = len(offsets)
+        self.bits = machine.address_bits
+        self.width = self.bits // 8
+        self.lanes = _Lanes(self.width, self.n)
+        self.start = target_offset + offsets[0]
+        self.sizes = {t: r.size for t, r in kinds.items()}
+        self.size0 = self.sizes[types[0]]
+
+    def compute(self, values: list[int]) -> Callable[[], None] | None:
+        """Phase one; returns the function that writes (phase two), or None if the
+        reference must decide."""
+        inputs = self._inputs(values)
+        if inputs is None:
+            return None
+        at, s, addend = inputs
+        spacing = self._spacing(at)
+        if spacing is None:
+            return None
+        keys, regular = spacing
+        addend = self._read_fields(keys, regular, addend)
+        if addend is None:
+            return None
+        value = self._value(at, s, addend)
+        if not self._fits(value):
+            return None  # overflow: the reference raises for the first one
+        if regular is not None:
+            return self._slice_writer(value, regular)
+        return self._field_writer(at, value)
+
+    def _per_type(self, const: dict[int, int]) -> int:
+        return _per_type(self.types, const, self.lanes, len(self.kinds))
+
+    def _inputs(self, values: list[int]) -> tuple[int, int, int | None] | None:
+        """Lanes of the offsets, of S and (RELA) of the addends; None when one does not
+        fit its lane."""
+        lanes, n, syms = self.lanes, self.n, self.symbols
+        addend = None
+        try:
+            at = lanes.of(self.offsets)
+            addends = self.addends
+            if addends is not None:
+                if not (isinstance(addends, array) and addends.itemsize == self.width):
+                    addends = array(_SIGNED_CODE[self.width], addends)
+                addend = int.from_bytes(_little(addends), "little")
+            pick = itemgetter(*syms) if n > 1 else lambda seq: (seq[syms[0]],)
+            s = lanes.of(pick(values))
+        except OverflowError:
+            return None
+        # Offsets below 2**(bits-4): ends, gaps and gap << 4 below cannot leave a lane.
+        bits = self.bits
+        if at & lanes.const(-(1 << (bits - 4))) or self.target_offset + self.target_size >> (
+            bits - 1
+        ):
+            return None
+        return at, s, addend
+
+    def _spacing(self, at: int) -> tuple[int, int | None] | None:
+        """(key lanes, regular spacing): each field's gap and size from the previous one,
+        and the spacing when all are equal.  None when fields are unsorted, overlap or
+        leave the section."""
+        n, bits = self.n, self.bits
+        ends = at + self._per_type(self.sizes)
+        if ends >> (bits * (n - 1)) > self.target_size:
+            return None  # the last field (the last to end, once sorted) leaves the section
+        if n == 1:
+            return 0, None
         # Lane i: offsets[i+1] - ends[i].  A negative gap (unsorted or overlapping
         # fields) borrows and leaves at least 2**(bits-1) in its lane (the top bit)
         # or, in the last lane, a negative number.
         gaps = (at >> bits) - (ends & ((1 << (bits * (n - 1))) - 1))
-        inner = _Lanes(width, n - 1)
+        self.inner = inner = _Lanes(self.width, n - 1)
         if gaps < 0 or gaps & inner.top:
             return None
         # Key of field i+1: its gap and size, the struct format piece that reaches it.
         keys = (gaps << 4) | ((ends - at) >> bits)
-    size0 = sizes[types[0]]
-    if n > 1 and len(set(sizes.values())) == 1:
-        first = keys & inner.mask
-        if keys == inner.const(first):
-            regular = (first >> 4) + size0
-    if regular is not None:
-        end = start + regular * (n - 1) + size0
-        column = [image[start + k : end : regular] for k in range(size0)]
-    elif addends is None or machine.zero_target:  # one format reads every field
-        body = "".join(map(_READ_PIECES.__getitem__, inner.array(keys))) if n > 1 else ""
-        read = struct.Struct("<" + _FORMAT[size0] + body)
-    if addends is None:  # REL: the addend is the field, as wide as a lane
+        regular = None
+        if len(set(self.sizes.values())) == 1:
+            first = keys & inner.mask
+            if keys == inner.const(first):
+                regular = (first >> 4) + self.size0
+                self.end = self.start + regular * (n - 1) + self.size0
+        return keys, regular
+
+    def _read_fields(self, keys: int, regular: int | None, addend: int | None) -> int | None:
+        """REL: the addend lanes, read from the fields.  RELA with the zero-target rule:
+        None when a field is not zero.  Otherwise ``addend`` unchanged."""
+        image, n, start, size0 = self.image, self.n, self.start, self.size0
+        if addend is not None and not self.machine.zero_target:
+            return addend
         if regular is not None:
-            addend = int.from_bytes(_interleave(column, n), "little")
-        else:
-            addend = lanes.of(read.unpack_from(image, start))
-    elif machine.zero_target:
-        if regular is not None:
-            if any(c.count(0) != n for c in column):
-                return None
-        elif any(read.unpack_from(image, start)):
-            return None  # the reference names the first non-zero target
-    value = lanes.add(s, addend)
-    pcrel = {t: r.pcrel for t, r in kinds.items()}
-    if any(pcrel.values()):
-        # - P = ~(where + offset) + 1 = (offset XOR all-ones) + (1 - where)
-        where = base + target_offset
-        minus_p = lanes.add(at ^ lanes.ones, lanes.const(1 - where))
-        if not all(pcrel.values()):
-            minus_p &= _per_type(
-                types, {t: lanes.mask for t, pc in pcrel.items() if pc}, lanes, len(kinds)
-            )
-        value = lanes.add(value, minus_p)
-    # A checked value passes when value + bias has no bit above its field (SIGNED:
-    # bias 2**(field bits - 1), UNSIGNED: 0): the reference's range, modulo 2**bits.
-    above = {
-        t: lanes.mask ^ ((1 << 8 * r.size) - 1)
-        for t, r in kinds.items()
-        if r.check is not Check.WRAP
-    }
-    if above:
+            column = [image[start + k : self.end : regular] for k in range(size0)]
+            if addend is None:
+                return int.from_bytes(_interleave(column, n), "little")
+            return None if any(c.count(0) != n for c in column) else addend
+        body = "".join(map(_READ_PIECES.__getitem__, self.inner.array(keys))) if n > 1 else ""
+        fields = struct.Struct("<" + _FORMAT[size0] + body).unpack_from(image, start)
+        if addend is None:  # REL: the addend is the field, as wide as a lane
+            return self.lanes.of(fields)
+        return None if any(fields) else addend  # the reference names the first non-zero
+
+    def _value(self, at: int, s: int, addend: int) -> int:
+        """S + A, minus P for the PC-relative types."""
+        lanes = self.lanes
+        value = lanes.add(s, addend)
+        pcrel = {t: r.pcrel for t, r in self.kinds.items()}
+        if any(pcrel.values()):
+            # - P = ~(where + offset) + 1 = (offset XOR all-ones) + (1 - where)
+            where = self.base + self.target_offset
+            minus_p = lanes.add(at ^ lanes.ones, lanes.const(1 - where))
+            if not all(pcrel.values()):
+                minus_p &= self._per_type({t: lanes.mask for t, pc in pcrel.items() if pc})
+            value = lanes.add(value, minus_p)
+        return value
+
+    def _fits(self, value: int) -> bool:
+        """A checked value passes when value + bias has no bit above its field (SIGNED:
+        bias 2**(field bits - 1), UNSIGNED: 0): the reference's range, modulo 2**bits."""
+        lanes, kinds = self.lanes, self.kinds
+        above = {
+            t: lanes.mask ^ ((1 << 8 * r.size) - 1)
+            for t, r in kinds.items()
+            if r.check is not Check.WRAP
+        }
+        if not above:
+            return True
         bias = {t: 1 << (8 * r.size - 1) for t, r in kinds.items() if r.check is Check.SIGNED}
-        biased = lanes.add(value, _per_type(types, bias, lanes, len(kinds))) if bias else value
-        if biased & _per_type(types, above, lanes, len(kinds)):
-            return None  # overflow: the reference raises for the first one
-    # Phase two: write (once every chunk of the table has passed phase one).
-    if regular is not None:
-        raw = value.to_bytes(width * n, "little")
+        biased = lanes.add(value, self._per_type(bias)) if bias else value
+        return not biased & self._per_type(above)
+
+    def _slice_writer(self, value: int, regular: int) -> Callable[[], None]:
+        """Phase two for equally spaced fields: one extended-slice store per byte."""
+        image, start, end, width = self.image, self.start, self.end, self.width
+        raw = value.to_bytes(width * self.n, "little")
+        size0 = self.size0
 
         def write_slices() -> None:
             for k in range(size0):
                 image[start + k : end : regular] = raw[k::width]
 
         return write_slices
-    where_at = lanes.array(at + lanes.const(target_offset))
-    # Signed lanes: every field's value fits its write code (checked above).
-    new = array(_SIGNED_CODE[width], value.to_bytes(width * n, "little"))
-    if sys.byteorder == "big":
-        new.byteswap()
-    codes = {
-        t: (_FORMAT if r.check is Check.UNSIGNED else _SIGNED_CODE)[r.size]
-        for t, r in kinds.items()
-    }
 
-    def write_fields() -> None:
-        distinct = set(codes.values())
-        for code in distinct:
-            pack_into = struct.Struct("<" + code).pack_into
-            if len(distinct) == 1:
-                deque(map(pack_into, repeat(image), where_at, new), maxlen=0)
-            else:
-                sel = types.translate(bytes(codes.get(t) == code for t in range(256)))
-                fields = map(pack_into, repeat(image), compress(where_at, sel), compress(new, sel))
-                deque(fields, maxlen=0)
+    def _field_writer(self, at: int, value: int) -> Callable[[], None]:
+        """Phase two: one ``pack_into`` per field, a code per size and signedness."""
+        image, types, lanes = self.image, self.types, self.lanes
+        where_at = lanes.array(at + lanes.const(self.target_offset))
+        # Signed lanes: every field's value fits its write code (checked above).
+        new = array(_SIGNED_CODE[self.width], value.to_bytes(self.width * self.n, "little"))
+        if sys.byteorder == "big":
+            new.byteswap()
+        codes = {
+            t: (_FORMAT if r.check is Check.UNSIGNED else _SIGNED_CODE)[r.size]
+            for t, r in self.kinds.items()
+        }
 
-    return write_fields
+        def write_fields() -> None:
+            distinct = set(codes.values())
+            for code in distinct:
+                pack_into = struct.Struct("<" + code).pack_into
+                if len(distinct) == 1:
+                    deque(map(pack_into, repeat(image), where_at, new), maxlen=0)
+                else:
+                    sel = types.translate(bytes(codes.get(t) == code for t in range(256)))
+                    chosen = compress(where_at, sel), compress(new, sel)
+                    deque(map(pack_into, repeat(image), *chosen), maxlen=0)
+
+        return write_fields
 
 
 def _interleave(columns: list[bytes], n: int) -> bytes:
@@ -458,18 +591,15 @@ def _interleave(columns: list[bytes], n: int) -> bytes:
 
 def _compute_group(
     image: bytearray,
-    key: tuple[int, Check],
-    offs: Sequence[int],
-    tps: Sequence[int],
-    sms: Sequence[int],
-    adds: Sequence[int] | None,
+    group: _Group,
     values: list[int],
     target_offset: int,
     base: int,
     machine: MachineRelocs,
 ) -> tuple[struct.Struct, Sequence[int], struct.Struct, list[int]] | None:
     """The new field values of one class of entries, or None if they need the reference."""
-    size, check = key
+    size, check = group.size, group.check
+    offs, types, symbols, addends = group.offsets, group.types, group.symbols, group.addends
     n = len(offs)
     bits = machine.address_bits
     amask = (1 << bits) - 1
@@ -481,14 +611,14 @@ def _compute_group(
     write = _fields_struct(offs, size, write_code)
     # REL reads the addend as signed, as the reference does (it matters only
     # when a check sees the value); RELA requires the targets to be zero.
-    rel_read_signed = adds is None and not wrap
+    rel_read_signed = addends is None and not wrap
     read = _fields_struct(offs, size, _SIGNED_CODE[size]) if rel_read_signed else write
     fields = read.unpack_from(image, target_offset + offs[0])
-    if adds is None:
-        adds = fields
+    if addends is None:
+        addends = fields
     elif machine.zero_target and any(fields):
         return None
-    pcrel = {t: machine.recipes[t].pcrel for t in set(tps)}
+    pcrel = {t: machine.recipes[t].pcrel for t in set(types)}
     all_pc, no_pc = all(pcrel.values()), not any(pcrel.values())
     where = base + target_offset  # P = where + r_offset
     if not wrap:  # small congruent numbers, so that min/max see what the checks see
@@ -500,15 +630,15 @@ def _compute_group(
     else:
         s_of = {
             s: (((values[s] + half) & amask) - half if not wrap else values[s]) - folded
-            for s in set(sms)
+            for s in set(symbols)
         }
-    svals = itemgetter(*sms)(s_of) if n > 1 else (s_of[sms[0]],)
-    new = map(add, svals, adds)
+    svals = itemgetter(*symbols)(s_of) if n > 1 else (s_of[symbols[0]],)
+    new = map(add, svals, addends)
     if all_pc:
         new = map(sub, new, offs)
     elif not no_pc:
         pcmask = {t: -1 if pc else 0 for t, pc in pcrel.items()}
-        pcterm = map(and_, map(add, offs, repeat(where)), map(pcmask.__getitem__, tps))
+        pcterm = map(and_, map(add, offs, repeat(where)), map(pcmask.__getitem__, types))
         new = map(sub, new, pcterm)
     result = list(new)
     if not wrap:

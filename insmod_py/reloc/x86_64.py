@@ -9,6 +9,10 @@ skip invalid relocations").
 
 from . import Check, MachineRelocs, Recipe
 
+R_X86_64_NONE, R_X86_64_64, R_X86_64_PC32, R_X86_64_PLT32 = 0, 1, 2, 4
+R_X86_64_32, R_X86_64_32S, R_X86_64_16, R_X86_64_PC16 = 10, 11, 12, 13
+R_X86_64_8, R_X86_64_PC8, R_X86_64_PC64 = 14, 15, 24
+
 TYPE_NAMES = {
     0: "R_X86_64_NONE", 1: "R_X86_64_64", 2: "R_X86_64_PC32", 3: "R_X86_64_GOT32",
     4: "R_X86_64_PLT32", 5: "R_X86_64_COPY", 6: "R_X86_64_GLOB_DAT", 7: "R_X86_64_JUMP_SLOT",
@@ -26,17 +30,17 @@ RELOCS = MachineRelocs(
     # The kernel's own words (arch/x86/kernel/module.c) for the usual cause.
     overflow_hint="; likely not compiled with -mcmodel=kernel",
     recipes={
-        0: Recipe("R_X86_64_NONE", 0),
-        1: Recipe("R_X86_64_64", 8),
-        2: Recipe("R_X86_64_PC32", 4, pcrel=True, check=Check.SIGNED),
-        4: Recipe("R_X86_64_PLT32", 4, pcrel=True, check=Check.SIGNED),
-        10: Recipe("R_X86_64_32", 4, check=Check.UNSIGNED),
-        11: Recipe("R_X86_64_32S", 4, check=Check.SIGNED),
-        12: Recipe("R_X86_64_16", 2, check=Check.BITFIELD),
-        13: Recipe("R_X86_64_PC16", 2, pcrel=True, check=Check.SIGNED),
-        14: Recipe("R_X86_64_8", 1, check=Check.BITFIELD),
-        15: Recipe("R_X86_64_PC8", 1, pcrel=True, check=Check.SIGNED),
-        24: Recipe("R_X86_64_PC64", 8, pcrel=True),
+        R_X86_64_NONE: Recipe("R_X86_64_NONE", 0),
+        R_X86_64_64: Recipe("R_X86_64_64", 8),
+        R_X86_64_PC32: Recipe("R_X86_64_PC32", 4, pcrel=True, check=Check.SIGNED),
+        R_X86_64_PLT32: Recipe("R_X86_64_PLT32", 4, pcrel=True, check=Check.SIGNED),
+        R_X86_64_32: Recipe("R_X86_64_32", 4, check=Check.UNSIGNED),
+        R_X86_64_32S: Recipe("R_X86_64_32S", 4, check=Check.SIGNED),
+        R_X86_64_16: Recipe("R_X86_64_16", 2, check=Check.BITFIELD),
+        R_X86_64_PC16: Recipe("R_X86_64_PC16", 2, pcrel=True, check=Check.SIGNED),
+        R_X86_64_8: Recipe("R_X86_64_8", 1, check=Check.BITFIELD),
+        R_X86_64_PC8: Recipe("R_X86_64_PC8", 1, pcrel=True, check=Check.SIGNED),
+        R_X86_64_PC64: Recipe("R_X86_64_PC64", 8, pcrel=True),
     },
     type_names=TYPE_NAMES,
 )

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from ...arch import DEFAULT
 from ...deferred import DeferredRelocs
 from ...errors import LoadError
 from ...ksyms import SymbolTable
@@ -28,7 +29,7 @@ class SimBackend:
     def __init__(
         self,
         state_dir: str | None = None,
-        arch: str = "i386",
+        arch: str = DEFAULT.name,
         variant: str = "patched",
         *,
         privileged: bool = True,

@@ -21,22 +21,19 @@ from typing import TypeVar
 from insmod_py import modstruct
 from insmod_py.backends.base import Region
 
+from ...arch import PAGE, Machine, SimKernelMap, VaList, by_name
 from . import drivers_state, kstructs, traps
 from .printf import ArgSource
 from .services import (
-    PAGE,
     PDA_OFFSET,
     Heap,
     KernelRuntime,
-    Layout,
     Oops,
     kernel_exports,
-    layout,
     native_code,
     service_at,
 )
-from .services_time import FASTCALL
-from .services_user import USER_DS
+from .services.timers import FASTCALL
 from .usermem import UserMemory
 
 __all__ = [
@@ -78,13 +75,13 @@ def run_function(
     loops 5-40x slower, so ``budget=0`` turns it off and leaves ``timeout``
     (seconds) as the only bound.
     """
-    lay = layout(arch)
+    target = by_name(arch)
     if runtime.arch and runtime.arch != arch:
         raise ValueError(f"kernel runtime belongs to {runtime.arch}, not {arch}")
     runtime.arch = arch
     runtime.log = []
     runtime.jiffies += 1  # time passes between syscalls
-    machine = _Machine(lay, modules, runtime, user)
+    machine = _Machine(target, modules, runtime, user)
     try:
         return machine.run(entry, args, budget, timeout)
     finally:
@@ -104,13 +101,13 @@ def run_kernel(
 
     Module memory, the heap and ``user`` are updated even when a call oopses.
     """
-    lay = layout(arch)
+    target = by_name(arch)
     if runtime.arch and runtime.arch != arch:
         raise ValueError(f"kernel runtime belongs to {runtime.arch}, not {arch}")
     runtime.arch = arch
     runtime.log = []
     runtime.jiffies += 1  # time passes between syscalls
-    machine = _Machine(lay, modules, runtime, user)
+    machine = _Machine(target, modules, runtime, user)
     try:
         return routine(KernelContext(machine))
     finally:
@@ -137,7 +134,7 @@ class _Machine:
 
     def __init__(
         self,
-        lay: Layout,
+        arch: Machine,
         modules: list[MappedModule],
         runtime: KernelRuntime,
         user: UserMemory | None = None,
@@ -145,44 +142,34 @@ class _Machine:
         import unicorn as u
         import unicorn.x86_const as x
 
+        lay = arch.sim_kernel
         self.u, self.x, self.lay, self.modules, self.runtime = u, x, lay, modules, runtime
         self.user = user
-        self.bits = 8 * lay.word
-        self.mask = (1 << self.bits) - 1
+        self.arch = arch
+        self.bits = arch.bits
+        self.mask = arch.address_mask
         self.failure: BaseException | None = None
         self.started = False
         self.fault: tuple[int, int, int] | None = None  # (access type, address, pc)
-        if lay.word == 4:
-            self.SP, self.PC, self.AX = x.UC_X86_REG_ESP, x.UC_X86_REG_EIP, x.UC_X86_REG_EAX
-            self.ARGREGS: tuple[int, ...] = ()
-            # 2.4 FASTCALL (regparm(3)): the first three arguments in eax, edx, ecx
-            self.FASTREGS: tuple[int, ...] = (
-                x.UC_X86_REG_EAX,
-                x.UC_X86_REG_EDX,
-                x.UC_X86_REG_ECX,
-            )
-            self.REGS = {"ax": x.UC_X86_REG_EAX, "dx": x.UC_X86_REG_EDX, "cx": x.UC_X86_REG_ECX}
-            self.pc_name = "EIP"
-        else:
-            self.SP, self.PC, self.AX = x.UC_X86_REG_RSP, x.UC_X86_REG_RIP, x.UC_X86_REG_RAX
-            self.ARGREGS = (
-                x.UC_X86_REG_RDI,
-                x.UC_X86_REG_RSI,
-                x.UC_X86_REG_RDX,
-                x.UC_X86_REG_RCX,
-                x.UC_X86_REG_R8,
-                x.UC_X86_REG_R9,
-            )
-            self.FASTREGS = self.ARGREGS  # FASTCALL is empty on x86_64
-            self.REGS = {"ax": x.UC_X86_REG_RAX, "dx": x.UC_X86_REG_RDX, "cx": x.UC_X86_REG_RCX}
-            self.pc_name = "RIP"
+        emu = arch.emulator
+
+        def reg(name: str) -> int:
+            return getattr(x, f"UC_X86_REG_{name.upper()}")
+
+        self.SP, self.PC, self.AX = reg(emu.sp), reg(emu.pc), reg(emu.ret)
+        self.ARGREGS: tuple[int, ...] = tuple(reg(r) for r in emu.arg_registers)
+        # 2.4 FASTCALL services take their first arguments in these (i386 regparm(3))
+        self.FASTREGS = tuple(reg(r) for r in emu.fastcall_registers) or self.ARGREGS
+        self.WIDE = tuple(reg(r) for r in emu.wide_registers) if emu.wide_registers else None
+        self.AUX = reg(emu.aux_return)
+        self.pc_name = emu.pc_name
         self.kmalloc = Heap(lay.kmalloc_base, lay.kmalloc_size, _sizes(runtime.kmalloc))
         self.vmalloc = Heap(lay.vmalloc_base, lay.vmalloc_size, _sizes(runtime.vmalloc))
         self._symbols()
         self._protect()
         self.fixups = self._exception_fixups()
-        uc = u.Uc(u.UC_ARCH_X86, u.UC_MODE_32 if lay.word == 4 else u.UC_MODE_64)
-        if lay.word == 8:
+        uc = u.Uc(u.UC_ARCH_X86, getattr(u, emu.unicorn_mode))
+        if emu.virtual_tlb:
             uc.ctl_set_tlb_mode(u.UC_TLB_VIRTUAL)  # else addresses are cut to 52 bits
         self.uc = uc
         self._map()
@@ -265,7 +252,7 @@ class _Machine:
         self.mapped_starts = [m[0] for m in self.mapped]
 
         uc.mem_write(lay.stub_base, b"\xc3" * PAGE)  # every stub slot is a `ret`
-        for off, code in native_code(lay.arch).items():
+        for off, code in native_code(self.arch.name).items():
             uc.mem_write(lay.native_base + off, code)
         word = lay.word
         uc.mem_write(lay.data_base, (self.runtime.jiffies & self.mask).to_bytes(word, "little"))
@@ -274,7 +261,7 @@ class _Machine:
         ).items():
             uc.mem_write(lay.data_base + off, data)
         self._current_task()
-        if word == 8:  # 2.4 x86_64 `current` is %gs:0 (the PDA), not the stack mask
+        if self.arch.emulator.current_in_pda:  # `current` is %gs:0, not the stack mask
             pda = lay.data_base + PDA_OFFSET
             top = lay.stack_base + lay.stack_size
             words = (lay.stack_base, 0, pda, top)  # pcurrent, data_offset, me, kernelstack
@@ -307,7 +294,7 @@ class _Machine:
         base = self.lay.stack_base
         cap = 0xFFFFFEFF
         fields = {
-            "addr_limit": USER_DS[self.lay.arch],
+            "addr_limit": self.lay.user_limit,
             "pid": drv.pid,
             "pgrp": drv.pid,
             "tgid": drv.pid,
@@ -378,12 +365,12 @@ class _Machine:
             result = svc[1](call)
             if isinstance(result, Regs):
                 uc.reg_write(self.AX, result.ax & self.mask)
-                uc.reg_write(self.REGS["dx"], result.dx & self.mask)
+                uc.reg_write(self.AUX, result.dx & self.mask)
             elif isinstance(result, Wide):
                 self._return_wide(result.value)
             elif isinstance(result, tuple):
                 uc.reg_write(self.AX, result[0] & self.mask)
-                uc.reg_write(self.REGS["dx"], result[1] & self.mask)
+                uc.reg_write(self.AUX, result[1] & self.mask)
             else:
                 uc.reg_write(self.AX, result & self.mask)
         except BaseException as e:
@@ -392,9 +379,9 @@ class _Machine:
     def _return_wide(self, value: int) -> None:
         """A 64-bit return: edx:eax on i386, rax on x86_64."""
         value &= (1 << 64) - 1
-        if self.bits == 32:
-            self.uc.reg_write(self.AX, value & 0xFFFFFFFF)
-            self.uc.reg_write(self.REGS["dx"], value >> 32)
+        if self.WIDE:
+            self.uc.reg_write(self.WIDE[0], value & 0xFFFFFFFF)
+            self.uc.reg_write(self.WIDE[1], value >> 32)
         else:
             self.uc.reg_write(self.AX, value)
 
@@ -478,8 +465,9 @@ class _Machine:
             ret, bits = uc.reg_read(self.AX) & self.mask, self.bits
         elif result == "wide":
             ret, bits = uc.reg_read(self.AX) & self.mask, 64
-            if self.bits == 32:
-                ret |= (uc.reg_read(self.REGS["dx"]) & 0xFFFFFFFF) << 32
+            if self.WIDE:
+                ret = uc.reg_read(self.WIDE[0]) & 0xFFFFFFFF
+                ret |= (uc.reg_read(self.WIDE[1]) & 0xFFFFFFFF) << 32
         else:
             ret, bits = uc.reg_read(self.AX) & 0xFFFFFFFF, 32
         return ret - (1 << bits) if ret >> (bits - 1) else ret
@@ -532,7 +520,7 @@ class _Machine:
 
     def _trap(self, addr: int) -> str | None:
         """ "unresolved symbol NAME (...)" when ``addr`` is a deferred symbol's trap."""
-        name = traps.name_at(self.lay.arch, addr, getattr(self.runtime, "trap_names", {}))
+        name = traps.name_at(self.arch.name, addr, getattr(self.runtime, "trap_names", {}))
         if name is None:
             return None
         return f"unresolved symbol {name} (deferred, provider not loaded)"
@@ -631,7 +619,7 @@ def _sizes(heap: dict[int, bytes]) -> dict[int, int]:
     return {a: len(d) for a, d in heap.items()}
 
 
-def _paging_oops(lay: Layout, addr: int, eip: str) -> Oops:
+def _paging_oops(lay: SimKernelMap, addr: int, eip: str) -> Oops:
     if addr < PAGE:
         what = "unable to handle kernel NULL pointer dereference"
     else:
@@ -644,7 +632,7 @@ class _Call:
 
     def __init__(self, machine: _Machine, sp: int, caller: int, fastcall: bool = False) -> None:
         self.m = machine
-        self.layout = machine.lay
+        self.kernel_map = machine.lay
         self.runtime = machine.runtime
         self.kmalloc, self.vmalloc = machine.kmalloc, machine.vmalloc
         self.sp, self.caller = sp, caller
@@ -652,7 +640,8 @@ class _Call:
 
     def reg(self, name: str) -> int:
         """A register by its short name ("ax", "dx", "cx"), for the asm-convention helpers."""
-        return self.m.uc.reg_read(self.m.REGS[name]) & self.m.mask
+        regs = {"ax": self.m.AX, "dx": self.m.AUX}
+        return self.m.uc.reg_read(regs[name]) & self.m.mask
 
     @staticmethod
     def wide(value: int) -> Wide:
@@ -661,8 +650,8 @@ class _Call:
 
     def _stack_word(self, i: int) -> int:
         """The i-th word above the return address."""
-        addr = self.sp + self.layout.word * (i + 1)
-        return int.from_bytes(self.read(addr, self.layout.word), "little")
+        addr = self.sp + self.kernel_map.word * (i + 1)
+        return int.from_bytes(self.read(addr, self.kernel_map.word), "little")
 
     def arg(self, i: int) -> int:
         regs = self.argregs
@@ -675,7 +664,7 @@ class _Call:
         word_bits = self.m.bits
 
         def next_int(bits: int) -> int:
-            if bits > word_bits:  # i386 long long: two stack words, low first
+            if bits > word_bits:  # long long on a 32-bit machine: two words, low first
                 lo, hi = self.arg(pos[0]), self.arg(pos[0] + 1)
                 pos[0] += 2
                 return lo | hi << 32
@@ -686,8 +675,7 @@ class _Call:
         return self._source(next_int)
 
     def va_list(self, ap: int) -> ArgSource:
-        word = self.layout.word
-        if word == 4:  # i386: a pointer to the next stack word
+        if self.m.arch.emulator.va_list is VaList.STACK:  # a pointer to the next stack word
             cur = [ap]
 
             def next_int(bits: int) -> int:
@@ -697,7 +685,7 @@ class _Call:
                 return value & ((1 << bits) - 1)
 
             return self._source(next_int)
-        # x86_64: {u32 gp_offset, u32 fp_offset, void *overflow_arg_area, void *reg_save_area}
+        # SysV: {u32 gp_offset, u32 fp_offset, void *overflow_arg_area, void *reg_save_area}
         raw = self.read(ap, 24)
         state = [
             int.from_bytes(raw[0:4], "little"),
@@ -779,7 +767,7 @@ class KernelContext:
 
     def __init__(self, machine: _Machine) -> None:
         self.m = machine
-        self.layout = machine.lay
+        self.kernel_map = machine.lay
         self.runtime = machine.runtime
         self.kmalloc = machine.kmalloc
         self.user = machine.user
@@ -804,10 +792,10 @@ class KernelContext:
         self.m.uc.mem_write(addr, bytes(data))
 
     def word(self, addr: int, width: int | None = None) -> int:
-        return int.from_bytes(self.read(addr, width or self.layout.word), "little")
+        return int.from_bytes(self.read(addr, width or self.kernel_map.word), "little")
 
     def put(self, addr: int, value: int, width: int | None = None) -> None:
-        n = width or self.layout.word
+        n = width or self.kernel_map.word
         self.write(addr, (value & ((1 << (8 * n)) - 1)).to_bytes(n, "little"))
 
     def zalloc(self, size: int) -> int:
@@ -842,6 +830,6 @@ class KernelContext:
     def wide_args(self, value: int) -> tuple[int, ...]:
         """A 64-bit argument (loff_t) as the machine passes it: two words on i386."""
         value &= (1 << 64) - 1
-        if self.m.bits == 32:
+        if self.m.WIDE:  # the stack words of a 64-bit argument, low first
             return (value & 0xFFFFFFFF, value >> 32)
         return (value,)

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from ... import modstruct
+from ...arch import by_name
 from ..base import Region
 
 PAGE_SIZE = 4096
@@ -36,19 +37,12 @@ class ArchParams:
 
 
 def arch_params(arch: str) -> ArchParams:
-    """The module area comes from the services' address map, so the two never overlap."""
-    from . import services
-
-    lay = services.layout(arch)  # ValueError for an unknown arch
-    start, end = lay.module_area
-    # &kernel_module: the last slot of the kernel data page (only its address is ever used)
-    kernel_module = lay.data_base + services.PAGE - 0x100
-    return ArchParams(arch, lay.word, start, end, kernel_module, MODULE_GUARD[arch])
-
-
-# i386's module_map is vmalloc, which leaves a guard page after each area; x86_64's
-# (arch/x86_64/mm/modutil.c) packs areas without one, as the real 2.4.37.11 kernels show.
-MODULE_GUARD = {"i386": 4096, "x86_64": 0}
+    """The module area comes from the simulated kernel's address map, so the two never
+    overlap."""
+    machine = by_name(arch)  # ValueError for an unknown arch
+    kmap = machine.sim_kernel
+    start, end = kmap.module_area
+    return ArchParams(arch, machine.word_size, start, end, kmap.kernel_module, kmap.module_guard)
 
 
 _SIGNED_KINDS = frozenset({"atomic", "int", "long"})

@@ -1,7 +1,8 @@
 """The 2.4 module syscalls (kernel/module.c), check by check, on the simulated kernel.
 
 Each method is one syscall working on a :class:`KernelState` loaded for it;
-the step numbers in comments are those of legacy_abi.md section 1.  A failed
+``init_module`` is a chain of named checks, numbered 1-25 in 2.4's order as
+docs/abi.md numbers them.  A failed
 check raises :class:`KernelError` and the caller keeps nothing but the kernel
 log (2.4 restored the saved header).  ``variant="patched"`` adds Roman Zippel's
 2002 change: ``size_of_struct == 0`` means a ``struct module_new`` header,
@@ -16,25 +17,17 @@ from dataclasses import dataclass
 
 from ... import modstruct as ms
 from ...deferred import DeferredRelocs
-from ...deferred import apply as apply_deferred
 from ...errors import KernelError, LoadError
-from ...ksyms import KernelSymbol, SymbolTable
-from ...resolve import GPL_PREFIX
 from ..base import ImageInfo, ModuleInfo
-from . import services, traps
+from . import pending, services
 from .execution import Executor
 from .memory import PAGE_SIZE, AddressSpace, LiveModule, allocate, page_round
-from .state import KernelState, UnresolvedSite
+from .services.printk import KERN_ALERT, KERN_ERR
+from .state import KernelState
 
-KERN_ERR = "<3>"
-KERN_ALERT = "<1>"
-KERN_WARNING = "<4>"
-KERN_INFO = "<6>"
 # The release of the real kernel it is checked against (qemu backend), as
 # kernel_stub/include/linux/version.h says for the examples.
 UTS_RELEASE = "2.4.37.11"
-TAINT_PROPRIETARY = 1  # 2.4.10+ TAINTED_PROPRIETARY_MODULE, shown as "P"
-TAINT_FORCED = 2  # TAINTED_FORCED_MODULE (insmod -f), shown as "F"
 CHAIN_LIMIT = 1 << 16  # longest refs chain we follow: a corrupt list must not hang us
 
 VARIANTS = ("patched", "unpatched")
@@ -82,23 +75,23 @@ class Kernel:
 
     # -- helpers ------------------------------------------------------------------------
 
-    def _fail(self, call: str, err: int, detail: str = "", printk: str | None = None) -> LoadError:
+    def fail(self, call: str, err: int, detail: str = "", printk: str | None = None) -> LoadError:
         if printk is not None:
             self.st.log.append(f"{KERN_ERR}{call}: {printk}")
         return _kernel_error(call, err, detail or (printk or "").rstrip("."))
 
     def _capable(self, call: str) -> None:
         if not self.config.privileged:
-            raise self._fail(call, errno.EPERM, "CAP_SYS_MODULE needed")
+            raise self.fail(call, errno.EPERM, "CAP_SYS_MODULE needed")
 
     def _get_mod_name(self, call: str, name: str | bytes) -> bytes:
         """1.3: the name as strncpy_from_user saw it (stops at a NUL)."""
         raw = name.encode("utf-8", "surrogateescape") if isinstance(name, str) else bytes(name)
         raw = raw.split(b"\0", 1)[0]
         if not raw:
-            raise self._fail(call, errno.EINVAL, "empty module name")
+            raise self.fail(call, errno.EINVAL, "empty module name")
         if len(raw) >= PAGE_SIZE:
-            raise self._fail(call, errno.ENAMETOOLONG)
+            raise self.fail(call, errno.ENAMETOOLONG)
         return raw
 
     def name_of(self, mod: LiveModule) -> bytes:
@@ -216,12 +209,12 @@ class Kernel:
         nm = self._get_mod_name(call, name)  # 2
         size &= self.mask  # size_t
         if size < self.sizeof + len(nm) + 1:  # 3: 2.4.37's bound counts the name's NUL
-            raise self._fail(call, errno.EINVAL, "size smaller than struct module + name")
+            raise self.fail(call, errno.EINVAL, "size smaller than struct module + name")
         if self.find_module(nm) is not None:  # 4
-            raise self._fail(call, errno.EEXIST)
+            raise self.fail(call, errno.EEXIST)
         base = allocate(self.arch, self.modules, size)  # 6: module_map (vmalloc)
         if base is None:
-            raise self._fail(call, errno.ENOMEM)
+            raise self.fail(call, errno.ENOMEM)
         # vmalloc hands out whole pages: the name's NUL may lie past ``size`` (as in 2.4)
         memory = bytearray(page_round(size))
         mod = LiveModule(base, memory, self.ws, seq=self.st.next_seq(), dirty=True)
@@ -244,35 +237,24 @@ class Kernel:
         deferred: DeferredRelocs | None = None,
     ) -> None:
         call = "init_module"
-        self._capable(call)  # 1
+        self._capable(call)  # check 1, with get_mod_name's errors
         nm = self._get_mod_name(call, name)
         mod = self.find_module(nm)
-        if mod is None:  # 2
-            raise self._fail(call, errno.ENOENT)
+        if mod is None:  # check 2: create_module comes first
+            raise self.fail(call, errno.ENOENT)
         image = bytes(image)
-        if len(image) < self.ws:  # 3: get_user(size_of_struct)
-            raise self._fail(call, errno.EFAULT, "image shorter than size_of_struct")
-        user_size = int.from_bytes(image[: self.ws], "little")
-        if self.config.variant == "patched" and user_size == 0:
-            user_size = ms.sizeof_module_new(self.ws)  # Zippel: a struct module_new header
-        elif (
-            user_size < ms.offsetof(self.ws, "persist_start")
-            or user_size > self.sizeof + 16 * self.ws
-        ):
-            self.st.log.append(f"{KERN_ERR}init_module: Invalid module header size.")
-            self.st.log.append(f"{KERN_ERR}A new version of the modutils is likely needed.")
-            raise _kernel_error(call, errno.EINVAL, "invalid module header size")  # 4
-        saved = bytes(mod.memory)  # 5: mod_tmp (and the name); err2/err3 restore it
+        user_size = self._check_header_size(call, image)
+        saved = bytes(mod.memory)  # mod_tmp (and the name): failed checks 5-22 restore it
         try:
             self._install(call, mod, nm, image, user_size, info)
         except LoadError:
             mod.memory[:] = saved
             raise
         if deferred is not None and deferred.sites:
-            self._keep_deferred(mod, deferred)
+            pending.keep(self, mod, deferred)
         self._start(mod)
         if mod.get("flags") & ms.MOD_RUNNING and mod.get("nsyms"):
-            self._resolve_deferred(mod)
+            pending.resolve(self, mod)
 
     def _install(
         self,
@@ -283,16 +265,68 @@ class Kernel:
         user_size: int,
         info: ImageInfo | None,
     ) -> None:
-        """Steps 5-23: copy the user's header, check it, copy the rest, link the deps."""
+        """Checks 5-23 of sys_init_module, in 2.4's order: copy the user's header,
+        check it, copy the rest, link the deps.  The first failing check raises."""
         created_size = mod.get("size")
-        created_name_ptr = mod.get("name")
+        # 2.4.37.11 keeps a copy (name_tmp): a header longer than struct module may
+        # overwrite the created name in the module before check 18 compares with it
+        created_name = self.space.read_cstr(mod.get("name")) or b""
         saved_next = mod.get("next")
-        namelen = len(nm)
-        if len(image) < user_size:  # 5: copy_from_user(mod, image, mod_user_size)
-            raise self._fail(call, errno.EFAULT, "image shorter than its header")
+        self._copy_user_header(call, mod, image, user_size)
+        self._check_size(call, mod, created_size)
+        self._check_name_in_bounds(call, mod, len(nm))
+        self._check_syms_in_bounds(call, mod)
+        self._check_deps_in_bounds(call, mod)
+        self._check_entry_in_bounds(call, mod, "init")
+        self._check_entry_in_bounds(call, mod, "cleanup")
+        self._check_ex_table(call, mod)
+        self._check_flags(call, mod)
+        self._check_can_unload(call, mod)
+        self._check_optional_range(call, mod, "kallsyms")
+        self._check_optional_range(call, mod, "archdata")
+        self._check_kernel_data(call, mod)
+        if mod.get("size_of_struct"):  # Zippel: skipped for a struct module_new header
+            self._check_user_name(call, mod, image, len(nm), created_name)
+        self._copy_rest(call, mod, image, user_size)
+        # Check 20: module_arch_init is a no-op on x86.  21: flush_icache_range, then
+        # the kernel's own list pointers replace whatever the user's header said.
+        mod.set("next", saved_next)
+        mod.set("refs", 0)
+        deps = self._check_deps(call, mod)
+        self._link_deps(mod, deps)
+        if info is not None:
+            mod.regions, mod.symbols = tuple(info.regions), tuple(info.symbols)
+        mod.dirty = True
+
+    def _check_header_size(self, call: str, image: bytes) -> int:
+        """Checks 3-4: 2.4 read ``size_of_struct`` (-EFAULT) and refused one below
+        ``offsetof(struct module, persist_start)`` or above ``sizeof(struct module) +
+        16 words`` with -EINVAL and "Invalid module header size".  Returns the header
+        size to copy (Zippel's patch: 0 means a ``struct module_new``)."""
+        if len(image) < self.ws:
+            raise self.fail(call, errno.EFAULT, "image shorter than size_of_struct")
+        user_size = int.from_bytes(image[: self.ws], "little")
+        if self.config.variant == "patched" and user_size == 0:
+            return ms.sizeof_module_new(self.ws)
+        if user_size < ms.offsetof(self.ws, "persist_start") or user_size > (
+            self.sizeof + 16 * self.ws
+        ):
+            self.st.log.append(f"{KERN_ERR}init_module: Invalid module header size.")
+            self.st.log.append(f"{KERN_ERR}A new version of the modutils is likely needed.")
+            raise _kernel_error(call, errno.EINVAL, "invalid module header size")
+        return user_size
+
+    def _copy_user_header(self, call: str, mod: LiveModule, image: bytes, user_size: int) -> None:
+        """Check 5: ``copy_from_user(mod, image, mod_user_size)``, -EFAULT on a fault.
+        From here on every check reads the user's header, at the module's address."""
+        if len(image) < user_size:
+            raise self.fail(call, errno.EFAULT, "image shorter than its header")
         mod.write(0, image[:user_size])
 
-        size = mod.get("size")  # 6
+    def _check_size(self, call: str, mod: LiveModule, created_size: int) -> None:
+        """Check 6: ``mod->size`` larger than the created module -> -EINVAL.  Zippel's
+        patch: ``size == 0`` takes the created size and ``nsyms = syms_end - syms``."""
+        size = mod.get("size")
         if self.config.variant == "patched" and size == 0:
             mod.set("size", created_size)
             syms_end = ms.unpack_word(
@@ -304,90 +338,112 @@ class Kernel:
             # pointer subtraction: an arithmetic shift by log2(sizeof(struct module_symbol))
             mod.set("nsyms", diff >> (self.sym_size.bit_length() - 1))
         elif size > created_size:
-            raise self._fail(
+            raise self.fail(
                 call,
                 errno.EINVAL,
                 printk="Size of initialized module exceeds size of created module.",
             )
 
-        g = mod.get
-        bound = self.mod_bound
-        if not bound(mod, g("name"), namelen):  # 7
-            raise self._fail(call, errno.EINVAL, printk="mod->name out of bounds.")
-        if g("nsyms") and not bound(mod, g("syms"), g("nsyms") * self.sym_size):  # 8
-            raise self._fail(call, errno.EINVAL, printk="mod->syms out of bounds.")
-        if g("ndeps") and not bound(mod, g("deps"), g("ndeps") * self.ref_size):  # 9
-            raise self._fail(call, errno.EINVAL, printk="mod->deps out of bounds.")
-        if g("init") and not bound(mod, g("init"), 0):  # 10
-            raise self._fail(call, errno.EINVAL, printk="mod->init out of bounds.")
-        if g("cleanup") and not bound(mod, g("cleanup"), 0):  # 11
-            raise self._fail(call, errno.EINVAL, printk="mod->cleanup out of bounds.")
-        start, end = g("ex_table_start"), g("ex_table_end")  # 12 (strict < for the end)
+    def _check_name_in_bounds(self, call: str, mod: LiveModule, namelen: int) -> None:
+        """Check 7: ``!mod_bound(mod->name, namelen, mod)`` -> -EINVAL."""
+        if not self.mod_bound(mod, mod.get("name"), namelen):
+            raise self.fail(call, errno.EINVAL, printk="mod->name out of bounds.")
+
+    def _check_syms_in_bounds(self, call: str, mod: LiveModule) -> None:
+        """Check 8: ``mod->nsyms && !mod_bound(mod->syms, mod->nsyms, mod)`` -> -EINVAL."""
+        nsyms = mod.get("nsyms")
+        if nsyms and not self.mod_bound(mod, mod.get("syms"), nsyms * self.sym_size):
+            raise self.fail(call, errno.EINVAL, printk="mod->syms out of bounds.")
+
+    def _check_deps_in_bounds(self, call: str, mod: LiveModule) -> None:
+        """Check 9: ``mod->ndeps && !mod_bound(mod->deps, mod->ndeps, mod)`` -> -EINVAL."""
+        ndeps = mod.get("ndeps")
+        if ndeps and not self.mod_bound(mod, mod.get("deps"), ndeps * self.ref_size):
+            raise self.fail(call, errno.EINVAL, printk="mod->deps out of bounds.")
+
+    def _check_entry_in_bounds(self, call: str, mod: LiveModule, entry: str) -> None:
+        """Checks 10 (``init``) and 11 (``cleanup``): a non-NULL function pointer
+        outside the module -> -EINVAL."""
+        address = mod.get(entry)
+        if address and not self.mod_bound(mod, address, 0):
+            raise self.fail(call, errno.EINVAL, printk=f"mod->{entry} out of bounds.")
+
+    def _check_ex_table(self, call: str, mod: LiveModule) -> None:
+        """Check 12: the exception table must lie in ``[mod + size_of_struct, mod + size)``
+        (a strict ``<`` for its end), start <= end, and be whole entries; else -EINVAL."""
+        g, m = mod.get, self.mask
+        start, end = g("ex_table_start"), g("ex_table_end")
         entry = ms.sizeof(self.ws, "exception_table_entry")
-        m = self.mask
-        if (
-            start > end
-            or (
-                start
-                and not (
-                    start >= (mod.base + g("size_of_struct")) & m
-                    and end < (mod.base + g("size")) & m
-                )
-            )
-            or ((start - end) & m) % entry
-        ):
-            raise self._fail(call, errno.EINVAL, printk="mod->ex_table_* invalid.")
-        if g("flags") & ~ms.MOD_AUTOCLEAN:  # 13
-            raise self._fail(call, errno.EINVAL, printk="mod->flags invalid.")
+        inside = start >= (mod.base + g("size_of_struct")) & m and end < (mod.base + g("size")) & m
+        if start > end or (start and not inside) or ((start - end) & m) % entry:
+            raise self.fail(call, errno.EINVAL, printk="mod->ex_table_* invalid.")
+
+    def _check_flags(self, call: str, mod: LiveModule) -> None:
+        """Check 13: userspace may set only MOD_AUTOCLEAN in ``mod->flags``; else -EINVAL."""
+        if mod.get("flags") & ~ms.MOD_AUTOCLEAN:
+            raise self.fail(call, errno.EINVAL, printk="mod->flags invalid.")
+
+    def _check_can_unload(self, call: str, mod: LiveModule) -> None:
+        """Check 14: a present, non-NULL ``can_unload`` outside the module -> -EINVAL."""
         if (
             self.member_present(mod, "can_unload")
-            and g("can_unload")
-            and not bound(mod, g("can_unload"), 0)
-        ):  # 14
-            raise self._fail(call, errno.EINVAL, printk="mod->can_unload out of bounds.")
-        for what in ("kallsyms", "archdata"):  # 15, 16
-            if self.member_present(mod, f"{what}_end"):
-                lo, hi = g(f"{what}_start"), g(f"{what}_end")
-                if hi and (not bound(mod, lo, 0) or not bound(mod, hi, 0)):
-                    raise self._fail(call, errno.EINVAL, printk=f"mod->{what} out of bounds.")
-                if lo > hi:
-                    raise self._fail(call, errno.EINVAL, printk=f"mod->{what} invalid.")
-        if self.member_present(mod, "kernel_data") and g("kernel_data"):  # 17
-            raise self._fail(call, errno.EINVAL, printk="mod->kernel_data must be zero.")
+            and mod.get("can_unload")
+            and not self.mod_bound(mod, mod.get("can_unload"), 0)
+        ):
+            raise self.fail(call, errno.EINVAL, printk="mod->can_unload out of bounds.")
 
-        if g("size_of_struct"):  # 18 (Zippel: skipped for a struct module_new header)
-            self._check_user_name(call, mod, image, namelen, created_name_ptr)
+    def _check_optional_range(self, call: str, mod: LiveModule, what: str) -> None:
+        """Checks 15 (``kallsyms``) and 16 (``archdata``): when the header has the
+        member, a set ``_end`` needs both ends inside the module and start <= end;
+        else -EINVAL."""
+        if not self.member_present(mod, f"{what}_end"):
+            return
+        lo, hi = mod.get(f"{what}_start"), mod.get(f"{what}_end")
+        if hi and (not self.mod_bound(mod, lo, 0) or not self.mod_bound(mod, hi, 0)):
+            raise self.fail(call, errno.EINVAL, printk=f"mod->{what} out of bounds.")
+        if lo > hi:
+            raise self.fail(call, errno.EINVAL, printk=f"mod->{what} invalid.")
 
-        end_copy = g("size")  # 19: copy the rest of the image
+    def _check_kernel_data(self, call: str, mod: LiveModule) -> None:
+        """Check 17: a present ``kernel_data`` must be zero; else -EINVAL."""
+        if self.member_present(mod, "kernel_data") and mod.get("kernel_data"):
+            raise self.fail(call, errno.EINVAL, printk="mod->kernel_data must be zero.")
+
+    def _copy_rest(self, call: str, mod: LiveModule, image: bytes, user_size: int) -> None:
+        """Check 19: ``copy_from_user`` of the image past the header up to ``mod->size``,
+        -EFAULT on a fault."""
+        end_copy = mod.get("size")
         if end_copy < user_size or len(image) < end_copy:
-            raise self._fail(call, errno.EFAULT, "image shorter than mod->size")
+            raise self.fail(call, errno.EFAULT, "image shorter than mod->size")
         mod.write(user_size, image[user_size:end_copy])
-        if not g("size_of_struct") and not self.space.read_cstr(g("name")):
-            # Zippel's header skips step 18; an empty name, or one running off the module,
+        if not mod.get("size_of_struct") and not self.space.read_cstr(mod.get("name")):
+            # Zippel's header skips check 18; an empty name, or one running off the module,
             # would leave a module nobody can name again (2.4 would oops reading it later)
-            raise self._fail(call, errno.EINVAL, printk="mod->name out of bounds.")
-        # 20: module_arch_init is a no-op on i386 and x86_64; 21: flush_icache_range
-        mod.set("next", saved_next)
-        mod.set("refs", 0)
+            raise self.fail(call, errno.EINVAL, printk="mod->name out of bounds.")
 
-        deps = self.deps_of(mod)  # 22
-        for _, d in deps:
-            if d == mod.base:
-                raise self._fail(
+    def _check_deps(self, call: str, mod: LiveModule) -> list[tuple[int, int]]:
+        """Check 22: every ``deps[i].dep`` must be another module in the list (the
+        walk stops at ``&kernel_module``); else -EINVAL.  Returns (entry, dep) pairs."""
+        deps = self.deps_of(mod)
+        gone = "found dependency that is (no longer?) a module."
+        for _, dep in deps:
+            if dep == mod.base:
+                raise self.fail(
                     call, errno.EINVAL, printk="self-referential dependency in mod->deps."
                 )
             # 2.4 scans module_list up to &kernel_module for d, so a dependency on the
             # kernel itself passes (seen on the real 2.4.37.11 kernel)
-            if self.space.at_base(d) is None and d != self.arch.kernel_module:
-                raise self._fail(
-                    call, errno.EINVAL, printk="found dependency that is (no longer?) a module."
-                )
-        if len(deps) != g("ndeps"):  # an entry we could not even read (2.4 would oops)
-            raise self._fail(
-                call, errno.EINVAL, printk="found dependency that is (no longer?) a module."
-            )
-        for addr, d in deps:  # 23: the kernel fills ref/next_ref; userspace gave only dep
-            dmod = self.space.at_base(d)
+            if self.space.at_base(dep) is None and dep != self.arch.kernel_module:
+                raise self.fail(call, errno.EINVAL, printk=gone)
+        if len(deps) != mod.get("ndeps"):  # an entry we could not even read (2.4 would oops)
+            raise self.fail(call, errno.EINVAL, printk=gone)
+        return deps
+
+    def _link_deps(self, mod: LiveModule, deps: list[tuple[int, int]]) -> None:
+        """Step 23: the kernel fills ``ref``/``next_ref`` of each entry (userspace gave
+        only ``dep``), pushes it on the dependency's ``refs`` and marks it MOD_USED_ONCE."""
+        for addr, dep in deps:
+            dmod = self.space.at_base(dep)
             if dmod is None:  # &kernel_module: its refs list is not shown anywhere, not kept
                 self.space.write_word(addr + self.ws, mod.base)
                 self.space.write_word(addr + 2 * self.ws, 0)
@@ -396,30 +452,28 @@ class Kernel:
             self.space.write_word(addr + 2 * self.ws, dmod.get("refs"))
             dmod.set("refs", addr)
             dmod.set("flags", dmod.get("flags") | ms.MOD_USED_ONCE)
-        if info is not None:
-            mod.regions, mod.symbols = tuple(info.regions), tuple(info.symbols)
-        mod.dirty = True
 
     def _check_user_name(
-        self, call: str, mod: LiveModule, image: bytes, namelen: int, created_name_ptr: int
+        self, call: str, mod: LiveModule, image: bytes, namelen: int, current: bytes
     ) -> None:
-        """Step 18: the name in the user's image must be the created one."""
+        """Check 18: 2.4 re-read the name from the user's image at ``image + (mod->name
+        - mod)`` (get_mod_name's errors); a different length or string -> -EINVAL,
+        "changed module name"."""
         off = (mod.get("name") - mod.base) & self.mask
         failure = "get_mod_name failure."
         if off >= len(image):
-            raise self._fail(call, errno.EFAULT, printk=failure)
+            raise self.fail(call, errno.EFAULT, printk=failure)
         nul = image.find(b"\0", off, off + PAGE_SIZE)
         if nul < 0:
             err = errno.EFAULT if off + PAGE_SIZE > len(image) else errno.ENAMETOOLONG
-            raise self._fail(call, err, printk=failure)
+            raise self.fail(call, err, printk=failure)
         n_name = image[off:nul]
         if not n_name:
-            raise self._fail(call, errno.EINVAL, printk=failure)
-        # strcmp with mod_tmp.name: the created name, where it sits in memory now
-        current = self.space.read_cstr(created_name_ptr) or b""
+            raise self.fail(call, errno.EINVAL, printk=failure)
+        # strcmp with name_tmp, the created name as it was before the header copy
         if len(n_name) != namelen or n_name != current:
             shown = n_name.decode("utf-8", "replace")
-            raise self._fail(
+            raise self.fail(
                 call,
                 errno.EINVAL,
                 f"changed module name to `{shown}' from `{current.decode('utf-8', 'replace')}'",
@@ -428,7 +482,8 @@ class Kernel:
             )
 
     def _start(self, mod: LiveModule) -> None:
-        """Steps 24-25: run init with usecount 1 and MOD_INITIALIZING."""
+        """Steps 24-25: run init with usecount 1 and MOD_INITIALIZING; a non-zero
+        return leaves the module uninitialized (a positive one as -EBUSY)."""
         mod.set("usecount", 1)
         mod.set("flags", mod.get("flags") | ms.MOD_INITIALIZING)
         init = mod.get("init")
@@ -477,12 +532,12 @@ class Kernel:
             nm = self._get_mod_name(call, name)
             mod = self.find_module(nm)
             if mod is None:
-                raise self._fail(call, errno.ENOENT)
+                raise self.fail(call, errno.ENOENT)
             if mod.get("refs"):
                 users = " ".join(self.display_name(r) for r in self.refs_of(mod))
-                raise self._fail(call, errno.EBUSY, f"used by {users}" if users else "")
+                raise self.fail(call, errno.EBUSY, f"used by {users}" if users else "")
             if self.in_use(mod):
-                raise self._fail(call, errno.EBUSY)
+                raise self.fail(call, errno.EBUSY)
             mod.set("flags", mod.get("flags") | ms.MOD_DELETED)
             self.free_module(mod, tag_freed=False)
             return
@@ -535,114 +590,9 @@ class Kernel:
 
     # -- deferred relocations (insmod --defer-missing; the livepatch idea) -------------------
 
-    def _keep_deferred(self, mod: LiveModule, deferred: DeferredRelocs) -> None:
-        """Remember the module's unresolved sites until a module exporting their names loads."""
-        self.st.unresolved.extend(
-            UnresolvedSite(
-                mod.base,
-                site,
-                deferred.machine,
-                deferred.rela,
-                deferred.gpl_ok,
-                deferred.deps_limit,
-            )
-            for site in deferred.sites
-        )
-        self.st.extras_dirty = True
-        names = ", ".join(deferred.names)
-        self.st.log.append(
-            f"{KERN_WARNING}{self.display_name(mod)}: deferred relocations for {names}"
-        )
-
-    def _resolve_deferred(self, exporter: LiveModule) -> None:
-        """Apply kept sites that ``exporter``'s symbols satisfy, in this same syscall.
-
-        Each user gets a module_ref on the exporter in a spare ``.kmodtab`` slot the
-        loader reserved, so the exporter cannot be removed while the user needs it.
-        """
-        if not self.st.unresolved:
-            return
-        owner = self.display_name(exporter)
-        table = SymbolTable(
-            KernelSymbol(n.decode("utf-8", "surrogateescape"), v, owner)
-            for v, n in self.exports_of(exporter)
-        )
-        by_user: dict[int, list[UnresolvedSite]] = {}
-        for u in self.st.unresolved:
-            by_user.setdefault(u.module, []).append(u)
-        for base, rows in by_user.items():
-            user = self.space.at_base(base)
-            if user is None or user is exporter:
-                continue
-            found: dict[str, int] = {}
-            for name in sorted({u.site.name for u in rows}):
-                sym = table.lookup(name)
-                if sym is None and rows[0].gpl_ok:
-                    sym = table.lookup(GPL_PREFIX + name)
-                if sym is not None:
-                    found[name] = sym.value
-            if not found:
-                continue
-            applied = [u for u in rows if u.site.name in found]
-            user_name = self.display_name(user)
-            try:
-                apply_deferred(
-                    user.memory, user.base, [u.site for u in applied], found,
-                    rows[0].machine, rows[0].rela, user_name,
-                )  # fmt: skip
-            except LoadError as err:
-                self.st.log.append(f"{KERN_ERR}{user_name}: deferred relocation failed: {err}")
-                continue
-            self._add_dep(user, exporter, rows[0].deps_limit)
-            done = {id(u) for u in applied}
-            self.st.unresolved = [u for u in self.st.unresolved if id(u) not in done]
-            self.st.extras_dirty = True
-            user.dirty = True
-            self.st.log.append(
-                f"{KERN_INFO}{user_name}: {len(applied)} deferred relocations resolved "
-                f"from {owner} ({', '.join(sorted(found))})"
-            )
-
-    def _add_dep(self, user: LiveModule, dep: LiveModule, limit: int) -> None:
-        """Link a module_ref user -> dep as step 23 of init_module would have."""
-        if any(d == dep.base for _, d in self.deps_of(user)):
-            return
-        ndeps = user.get("ndeps")
-        addr = (user.get("deps") + ndeps * self.ref_size) & self.mask
-        if ndeps >= limit or not user.get("deps"):
-            self.st.log.append(
-                f"{KERN_WARNING}{self.display_name(user)}: no room to record its use of "
-                f"{self.display_name(dep)}"
-            )
-            return
-        self.space.write_word(addr, dep.base)
-        self.space.write_word(addr + self.ws, user.base)
-        self.space.write_word(addr + 2 * self.ws, dep.get("refs"))
-        dep.set("refs", addr)
-        dep.set("flags", dep.get("flags") | ms.MOD_USED_ONCE)
-        user.set("ndeps", ndeps + 1)
-
     def trap_addresses(self, names: list[str]) -> dict[str, int]:
         """An unresolved-symbol trap slot per name (kept by name, reused when free)."""
-        out = {}
-        for name in names:
-            if name not in self.st.traps:
-                used = set(self.st.traps.values())
-                free = next((i for i in range(traps.slots(self.arch.name)) if i not in used), None)
-                if free is None:  # recycle slots nobody waits on any more
-                    waiting = {u.site.name for u in self.st.unresolved} | set(names)
-                    self.st.traps = {n: i for n, i in self.st.traps.items() if n in waiting}
-                    used = set(self.st.traps.values())
-                    slots = range(traps.slots(self.arch.name))
-                    free = next((i for i in slots if i not in used), None)
-                if free is None:
-                    raise self._fail(
-                        "create_module", errno.ENOMEM, "no free unresolved-symbol trap"
-                    )
-                self.st.traps[name] = free
-                self.st.extras_dirty = True
-            out[name] = traps.address(self.arch.name, self.st.traps[name])
-        return out
+        return pending.trap_addresses(self, names)
 
     def add_taint(self, flags: int) -> None:
         """A write to /proc/sys/kernel/tainted (2.4.10+: insmod ORs its flags in)."""
@@ -686,13 +636,13 @@ class Kernel:
         if name is not None:
             mod = self.find_module(self._get_mod_name(call, name))
             if mod is None:
-                raise self._fail(call, errno.ENOENT)
+                raise self.fail(call, errno.ENOENT)
         if which == 0:
             return b"", 0
         if which == ms.QM_MODULES:
             return self._names([self.name_of(m) for m in self.modules], bufsize, which)
         if which in (ms.QM_DEPS, ms.QM_REFS, ms.QM_INFO) and mod is None:
-            raise self._fail(call, errno.EINVAL, "not for the kernel itself")
+            raise self.fail(call, errno.EINVAL, "not for the kernel itself")
         if which == ms.QM_INFO:
             assert mod is not None
             size = ms.sizeof(self.ws, "module_info")
@@ -708,7 +658,7 @@ class Kernel:
             )
             return data, size
         if which not in (ms.QM_DEPS, ms.QM_REFS, ms.QM_SYMBOLS):
-            raise self._fail(call, errno.EINVAL, f"unknown query {which}")
+            raise self.fail(call, errno.EINVAL, f"unknown query {which}")
         if mod is not None and not self.can_query(mod):
             return b"", 0
         if which == ms.QM_DEPS:

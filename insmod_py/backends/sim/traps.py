@@ -1,8 +1,8 @@
 """Unresolved-symbol traps: where a deferred relocation points until its provider loads.
 
 Each deferred symbol name gets a slot in an address range the emulator never
-maps, inside the kernel's own address window (so i386 absolute and x86_64
-``-mcmodel=kernel`` 32S/PC32 relocations reach it).  A call there faults on
+maps (``SimKernelMap.trap_area``), inside the kernel's own address window (so
+i386 absolute and x86_64 ``-mcmodel=kernel`` 32S/PC32 relocations reach it).  A call there faults on
 the fetch, a read or write faults on the access, and the emulator turns the
 fault into an oops that names the symbol instead of running garbage.
 Slots are wide so that ``sym+offset`` (a field of a deferred struct) still
@@ -13,26 +13,23 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from ...arch import by_name
+
 SLOT_SIZE = 0x4000
-# arch -> (start, size): unmapped, clear of every range in services.LAYOUTS.
-TRAP_AREAS = {
-    "i386": (0xC4000000, 0x04000000),
-    "x86_64": (0xFFFFFFFF84000000, 0x04000000),
-}
 
 
 def slots(arch: str) -> int:
-    return TRAP_AREAS[arch][1] // SLOT_SIZE
+    return by_name(arch).sim_kernel.trap_area[1] // SLOT_SIZE
 
 
 def address(arch: str, slot: int) -> int:
     """The trap address of ``slot`` (the middle of it: negative offsets stay inside)."""
-    start, _ = TRAP_AREAS[arch]
+    start, _ = by_name(arch).sim_kernel.trap_area
     return start + slot * SLOT_SIZE + SLOT_SIZE // 2
 
 
 def slot_of(arch: str, addr: int) -> int | None:
-    start, size = TRAP_AREAS.get(arch, (0, 0))
+    start, size = by_name(arch).sim_kernel.trap_area
     if not start <= addr < start + size:
         return None
     return (addr - start) // SLOT_SIZE

@@ -32,7 +32,6 @@ from ... import modstruct
 from . import kstructs
 from .drivers_state import OpenFile
 from .machine import KernelContext
-from .services_time import set_jiffies
 
 EBADF, ENOENT, ENODEV, EINVAL, ENOTTY, EFAULT, ENOMEM = 9, 2, 19, 22, 25, 14, 12
 MISC_MAJOR = 10
@@ -52,18 +51,18 @@ class Result:
 
 
 def _s(ctx: KernelContext, name: str) -> kstructs.KStruct:
-    return kstructs.struct(ctx.layout.word, name)
+    return kstructs.struct(ctx.kernel_map.word, name)
 
 
 def _fop(ctx: KernelContext, fops: int, member: str) -> int:
-    return ctx.word(fops + kstructs.fops_offset(ctx.layout.word, member)) if fops else 0
+    return ctx.word(fops + kstructs.fops_offset(ctx.kernel_map.word, member)) if fops else 0
 
 
 # ---------------------------------------------------------------- module use counts
 
 
 def _module_field(ctx: KernelContext, owner: int, name: str) -> tuple[int, int]:
-    f = modstruct.layout(ctx.layout.word, "module").field(name)
+    f = modstruct.layout(ctx.kernel_map.word, "module").field(name)
     return owner + f.offset, 4 if f.kind == "atomic" else f.size
 
 
@@ -300,10 +299,10 @@ def _proc_read(ctx: KernelContext, f: OpenFile, buf: int, nbytes: int) -> int:
     if not (read_proc or get_info):
         return -EIO
     page = ctx.zalloc(PAGE)
-    slots = ctx.zalloc(2 * ctx.layout.word)  # char *start; int eof
+    slots = ctx.zalloc(2 * ctx.kernel_map.word)  # char *start; int eof
     if not page or not slots:
         return -ENOMEM
-    start_p, eof_p = slots, slots + ctx.layout.word
+    start_p, eof_p = slots, slots + ctx.kernel_map.word
     pos_p = _f_pos(ctx, f)
     retval, eof = 0, 0
     try:
@@ -370,7 +369,7 @@ def tick(ctx: KernelContext, ticks: int, report: Callable[[str], None] | None = 
             set_jiffies_ctx(ctx, expires)
         rt.drivers.timers.remove(t)
         ctx.put(t + tl.off("list"), 0)
-        ctx.put(t + tl.off("list") + ctx.layout.word, 0)
+        ctx.put(t + tl.off("list") + ctx.kernel_map.word, 0)
         fn, data = ctx.word(t + tl.off("function")), ctx.word(t + tl.off("data"))
         fired += 1
         if report:
@@ -381,17 +380,17 @@ def tick(ctx: KernelContext, ticks: int, report: Callable[[str], None] | None = 
 
 
 def _signed(ctx: KernelContext, v: int) -> int:
-    bits = 8 * ctx.layout.word
+    bits = 8 * ctx.kernel_map.word
     v &= (1 << bits) - 1
     return v - (1 << bits) if v >> (bits - 1) else v
 
 
 def set_jiffies_ctx(ctx: KernelContext, value: int) -> None:
     ctx.runtime.jiffies = value
-    ctx.put(ctx.layout.data_base, value)
+    ctx.put(ctx.kernel_map.data_base, value)
 
 
 __all__ = [
-    "Result", "close", "ioctl", "llseek", "open_device", "open_proc", "read", "set_jiffies",
+    "Result", "close", "ioctl", "llseek", "open_device", "open_proc", "read", "set_jiffies_ctx",
     "tick", "write",
 ]  # fmt: skip

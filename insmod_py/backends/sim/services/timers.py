@@ -20,9 +20,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from . import kstructs
-from .drivers_state import TIMER_LIST_HEAD
-from .services_user import _lay, current, drivers
+from .. import kstructs
+from ..drivers_state import TIMER_LIST_HEAD
+from .call import Call
+from .printk import log_text
+from .runtime import Oops
+from .uaccess import _lay, current, drivers
 
 TASK_RUNNING, TASK_INTERRUPTIBLE, TASK_UNINTERRUPTIBLE = 0, 1, 2
 WQ_FLAG_EXCLUSIVE = 0x01
@@ -88,8 +91,6 @@ def _attach(c, t: int) -> None:
 def _add_timer(c) -> int:
     t = c.arg(0)
     if _get(c, t + _timer(c).off("list")) or t in drivers(c).timers:
-        from .services import log_text
-
         log_text(c.runtime, f"bug: kernel timer added twice at {c.where(c.caller)}.\n".encode())
         return 0
     _attach(c, t)
@@ -176,8 +177,6 @@ def _wake_up_process(c) -> int:
 
 def _nothing_to_wake(c, what: str) -> None:
     """A sleep no event can end: a signal for an interruptible one, an oops otherwise."""
-    from .services import Oops
-
     task = current(c)
     if _state(c, task) == TASK_INTERRUPTIBLE:
         ts = kstructs.struct(_word(c), "task_struct")
@@ -205,8 +204,6 @@ def _schedule_timeout(c) -> int:
         _schedule(c)
         return timeout
     if timeout < 0:
-        from .services import log_text
-
         log_text(
             c.runtime,
             f"<3>schedule_timeout: wrong timeout value {timeout & ((1 << 8 * _word(c)) - 1):x} "
@@ -232,11 +229,15 @@ def _sleep_on(c, state: int, timed: bool) -> int:
     return 0
 
 
-# name -> service; "schedule" and "schedule_timeout" replace the stack-argument
-# versions at their existing stub slots (services.FUNCTIONS).
+def _nop(c: Call) -> int:
+    """__udelay and friends: a delay takes no simulated time."""
+    return 0
+
+
+# schedule and schedule_timeout keep their early stub slots (services.FUNCTIONS); the
+# rest is appended there.
+SCHEDULE, SCHEDULE_TIMEOUT = _schedule, _schedule_timeout
 FUNCTIONS: tuple[tuple[str, Callable], ...] = (
-    ("schedule", _schedule),
-    ("schedule_timeout", _schedule_timeout),
     ("add_timer", _add_timer),
     ("del_timer", _del_timer),
     ("mod_timer", _mod_timer),

@@ -15,18 +15,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from . import kstructs
-from .drivers_state import DriverState
+from ....arch import SimKernelMap
+from .. import kstructs
+from ..drivers_state import DriverState
+from .call import Call
+from .runtime import Oops
 
 EFAULT = 14
 PAGE = 0x1000
 
-# USER_DS: where user space ends (2.4 PAGE_OFFSET) for each machine.
-USER_DS = {"i386": 0xC0000000, "x86_64": 0x0000010000000000}
 
-
-def _lay(c):
-    return c.layout
+def _lay(c: Call) -> SimKernelMap:
+    return c.kernel_map
 
 
 def drivers(c) -> DriverState:
@@ -57,8 +57,6 @@ def access_ok(c, addr: int, size: int) -> bool:
 
 def _readable_prefix(c, addr: int, size: int, write: bool) -> int:
     """How many bytes from ``addr`` are mapped (page by page, stopping at the first hole)."""
-    from .services import Oops
-
     done = 0
     while done < size:
         chunk = min(size - done, PAGE - (addr + done) % PAGE)

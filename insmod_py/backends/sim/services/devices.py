@@ -17,8 +17,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from . import kstructs
-from .drivers_state import (
+from .. import kstructs
+from ..drivers_state import (
     IOMEM_RESOURCE,
     IOPORT_RESOURCE,
     MISC_LIST_HEAD,
@@ -26,8 +26,11 @@ from .drivers_state import (
     S_IFDIR,
     S_IFREG,
 )
-from .services_time import _get, _put, _word
-from .services_user import _lay, drivers
+from .call import kmalloc_size
+from .printk import log_text
+from .strings import read_string
+from .timers import _get, _put, _word
+from .uaccess import _lay, drivers
 
 EBUSY, EINVAL, ENOMEM = 16, 22, 12
 MISC_DYNAMIC_MINOR = 255
@@ -37,9 +40,7 @@ IORESOURCE_BUSY = 0x80000000
 
 
 def _cstr(c, addr: int, limit: int = 256) -> str:
-    from .services import _string
-
-    return _string(c, addr, limit).decode("utf-8", "surrogateescape")
+    return read_string(c, addr, limit).decode("utf-8", "surrogateescape")
 
 
 # ---------------------------------------------------------------- misc devices
@@ -121,7 +122,7 @@ def create_entry(c, name_addr: int, mode: int, parent: int) -> int:
         return 0
     parent, last = found
     raw = last.encode("utf-8", "surrogateescape")
-    ent = c.kmalloc.alloc(_kmalloc_size(pde.size + len(raw) + 1), 32)
+    ent = c.kmalloc.alloc(kmalloc_size(pde.size + len(raw) + 1), 32)
     if not ent:
         return 0
     c.write(ent, bytes(pde.size) + raw + b"\0")
@@ -147,12 +148,6 @@ def create_entry(c, name_addr: int, mode: int, parent: int) -> int:
     _put(c, parent + pde.off("subdir"), ent)
     st.proc.append({"path": proc_path(c, ent), "addr": ent, "parent": parent})
     return ent
-
-
-def _kmalloc_size(n: int) -> int:
-    from .services import kmalloc_size
-
-    return kmalloc_size(n)
 
 
 def _create_proc_entry(c) -> int:
@@ -182,8 +177,6 @@ def _remove_proc_entry(c) -> int:
     st.proc = [p for p in st.proc if p["addr"] != ent]
     if _get(c, ent + pde.off("count"), 4):
         _put(c, ent + pde.off("deleted"), 1, 4)
-        from .services import log_text
-
         path = proc_path(c, parent)
         log_text(c.runtime, f"remove_proc_entry: {path}/{last} busy\n".encode())
     else:
@@ -210,7 +203,7 @@ def _request_region(c) -> int:
     if n == 0 or _region_busy(c, start, n) or (_is_ioport(c, root) and start + n > 0x10000):
         return 0
     res = kstructs.struct(_word(c), "resource")
-    addr = c.kmalloc.alloc(_kmalloc_size(res.size), 32)
+    addr = c.kmalloc.alloc(kmalloc_size(res.size), 32)
     if not addr:
         return 0
     c.write(addr, bytes(res.size))
@@ -235,8 +228,6 @@ def _release_region(c) -> int:
             st.regions.remove(r)
             c.kmalloc.free(r["res"])
             return 0
-    from .services import log_text
-
     end = start + n - 1
     log_text(c.runtime, f"Trying to free nonexistent resource <{start:08x}-{end:08x}>\n".encode())
     return 0

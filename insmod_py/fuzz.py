@@ -1,5 +1,8 @@
 """Mutation fuzzing of the dry-run pipeline: the engine and the one-input runner.
 
+A development tool kept in the package (like ``corpus/``), so that ``tools/fuzz``
+and the tests import it the same way; nothing of the loader imports it.
+
 Shared by ``tests/test_fuzz.py`` (a short fixed-seed run in ``make test``) and
 ``tools/fuzz`` (the long run).  Seeds are the example objects under
 ``build/<arch>/examples``; each input is one seed with one to three structured
@@ -7,7 +10,7 @@ mutations (ELF header fields, section header entries, symbols, relocations,
 string tables, truncation, random byte flips) chosen by ``random.Random`` from
 the input's own seed string, so any input is reproducible from ``"S:i"``.
 
-The contract under test (DESIGN.md, issue 10): every input ends in success or
+The contract under test: every input ends in success or
 one :class:`LoadError`; nothing else may escape, no input may run longer than a
 wall-clock bound, and no claimed size may turn into a real allocation beyond the
 loader's image limit.  The field tables are written here with ``struct`` (not
@@ -33,10 +36,11 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from insmod_py.errors import LoadError
-from insmod_py.ksyms import KernelSymbol, SymbolTable
+from .arch import MACHINES, by_name
+from .errors import LoadError
+from .ksyms import KernelSymbol, SymbolTable
+from .toolchain import BUILD_DIR
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 SEED_GLOB = "*/examples/*.o"
 TIME_LIMIT = 2.0  # seconds per input; a valid example links in under a millisecond
 PARAMS_ARGS = ("i=5", "h=1", "b=7", "s=xyz", "a=9,8", "c=hello")  # exercised on params.o
@@ -112,7 +116,7 @@ class Seed:
 
     @property
     def word_size(self) -> int:
-        return 8 if self.arch == "x86_64" else 4
+        return by_name(self.arch).word_size
 
 
 def _u(data: bytes, offset: int, code: str) -> int:
@@ -153,7 +157,7 @@ def map_seed(name: str, data: bytes) -> Seed:
                     for n, o, c in _REL[bits]
                     if o + struct.calcsize(c) <= entsize
                 ]
-    arch = "x86_64" if bits == 64 else "i386"
+    arch = next(m.name for m in MACHINES if m.bits == bits)
     return Seed(
         name, data, arch, ".small." in name, header, tuple(sections), tuple(symbols),
         tuple(relocs), tuple(strtabs), shnum, nsymbols,
@@ -162,7 +166,7 @@ def map_seed(name: str, data: bytes) -> Seed:
 
 def load_seeds(build_dir: Path | None = None) -> list[Seed]:
     """Every example object under ``build/``, sorted by name so runs are reproducible."""
-    root = build_dir or REPO_ROOT / "build"
+    root = build_dir or BUILD_DIR
     paths = sorted(root.glob(SEED_GLOB))
     return [map_seed(str(p.relative_to(root)), p.read_bytes()) for p in paths]
 
@@ -284,9 +288,8 @@ def addresses(arch: str, small: bool) -> tuple[int, int]:
     """(module base, start of kernel symbols) where this kind of object can link."""
     if small:  # -mcmodel=small: everything below 2 GiB, as in a user-space test
         return 0x12340000, 0x01000000
-    if arch == "x86_64":
-        return 0xFFFFFFFFA0000000, 0xFFFFFFFF81000000
-    return 0xC8800000, 0xC0100000
+    kernel = by_name(arch).sim_kernel
+    return kernel.module_area[0], kernel.stub_base
 
 
 class AnySymbols(SymbolTable):
@@ -314,11 +317,11 @@ def header_kind(rng: random.Random) -> str:
 
 def run_pipeline(data: bytes, path: str, arch: str, small: bool, header: str) -> int:
     """What ``pyinsmod load -n -m`` does, in process; returns the image size."""
-    from insmod_py import cli
-    from insmod_py.elf.reader import ElfObject
-    from insmod_py.loader import link, module_name_from_path
-    from insmod_py.modinfo import read_modinfo
-    from insmod_py.params import split_arguments
+    from . import cli
+    from .elf.reader import ElfObject
+    from .loader import link, module_name_from_path
+    from .modinfo import read_modinfo
+    from .params import split_arguments
 
     obj = ElfObject(data, path)
     info = read_modinfo(obj)
@@ -539,7 +542,7 @@ class CliResult:
 
     @property
     def problem(self) -> str | None:
-        """What is wrong with this run, or None: the CLI contract of issue 10."""
+        """What is wrong with this run, or None: the CLI contract (module docstring)."""
         if "Traceback" in self.stderr:
             return "traceback on stderr"
         if self.returncode == 0:

@@ -15,6 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from insmod_py import arch
+from insmod_py.arch import Machine
+
 I386_CFLAGS = ["-m32", "-O2", "-fno-pic", "-ffreestanding", "-fno-common"]
 X86_64_SMALL_CFLAGS = [
     "-m64",
@@ -44,21 +47,38 @@ KSYMS = "c0100000 printk\n"
 
 @dataclass(frozen=True)
 class Target:
-    """What an arch-parametrised test needs to know about one machine.
+    """What an arch-parametrised test needs to know about one machine: the product's
+    :class:`Machine` plus the flags the tests build with and the kernel's ``_text``.
 
-    ``module_base`` is where a 2.4 kernel's ``create_module`` put modules
-    (vmalloc on i386, the module area on x86_64); ``kernel_text`` is the
+    ``module_base`` is where the simulated kernel's ``create_module`` puts the first
+    module (vmalloc on i386, the module area on x86_64); ``kernel_text`` is the
     kernel's ``_text``, so kernel symbols are ``kernel_text + offset``.
     """
 
-    name: str
+    arch: Machine
     cflags: tuple[str, ...]
-    machine: int  # e_machine
-    word: int  # pointer size in bytes
-    rela: bool  # SHT_RELA (addend in r_addend) rather than SHT_REL (addend in the word)
-    module_base: int
     kernel_text: int
     startup: str  # the kernel entry symbol System.map shows at _text
+
+    @property
+    def name(self) -> str:
+        return self.arch.name
+
+    @property
+    def machine(self) -> int:  # e_machine
+        return self.arch.e_machine
+
+    @property
+    def word(self) -> int:  # pointer size in bytes
+        return self.arch.word_size
+
+    @property
+    def rela(self) -> bool:  # SHT_RELA (addend in r_addend), not SHT_REL (in the word)
+        return self.arch.rela
+
+    @property
+    def module_base(self) -> int:
+        return self.arch.sim_kernel.module_area[0]
 
     def kernel(self, offset: int) -> int:
         return self.kernel_text + offset
@@ -72,7 +92,7 @@ class Target:
 
     @property
     def word_format(self) -> str:
-        return "<I" if self.word == 4 else "<Q"
+        return "<" + self.arch.word_format
 
     def flags(self, *, common: bool = False) -> list[str]:
         """The compile flags; ``common`` swaps -fno-common for -fcommon (COMMON symbols)."""
@@ -81,12 +101,12 @@ class Target:
         return [f if f != "-fno-common" else "-fcommon" for f in self.cflags]
 
 
-I386 = Target("i386", tuple(I386_CFLAGS), 3, 4, False, 0xC8800000, 0xC0100000, "startup_32")
-X86_64 = Target(
-    "x86_64", tuple(X86_64_KERNEL_CFLAGS), 62, 8, True,
-    0xFFFFFFFFA0000000, 0xFFFFFFFF81000000, "startup_64",
-)  # fmt: skip
+I386 = Target(arch.I386, tuple(I386_CFLAGS), 0xC0100000, "startup_32")
+X86_64 = Target(arch.X86_64, tuple(X86_64_KERNEL_CFLAGS), 0xFFFFFFFF81000000, "startup_64")
 TARGETS = (I386, X86_64)
+BY_NAME = {t.name: t for t in TARGETS}
+#: arch name -> where the simulated kernel puts the first module.
+MODULE_BASES = {t.name: t.module_base for t in TARGETS}
 
 
 def compile_c(

@@ -1,0 +1,148 @@
+"""The shape of a machine descriptor: every i386 / x86_64 fact the loader, the linker
+oracle, the simulated kernel and the syscall backend need, in one frozen value.
+
+A new machine is one more module next to ``i386.py`` (an instance of :class:`Machine`),
+one relocation table in ``reloc/<name>.py`` and one line in ``arch/__init__.py``.
+Nothing here imports anything heavy: the descriptor is read by the CLI at start-up.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..reloc import MachineRelocs
+
+PAGE = 0x1000
+
+
+class VaList(Enum):
+    """How a ``va_list`` walks the variadic arguments (what ``vprintk`` reads)."""
+
+    STACK = "stack"  # i386: a pointer to the next stack word
+    SYSV = "sysv"  # x86_64: {gp_offset, fp_offset, overflow_arg_area, reg_save_area}
+
+
+@dataclass(frozen=True)
+class SimKernelMap:
+    """Where the simulated 2.4 kernel keeps things: one address map per machine.
+
+    Every range lies in the kernel's address window and clear of the others, so a
+    module linked at ``module_area`` reaches all of them with its normal relocations.
+    """
+
+    word: int  # bytes per long / pointer (the machine's word size)
+    stub_base: int  # one page of kernel function stubs (a ``ret`` each), hooked
+    native_base: int  # next page, not hooked: the sentinel ``hlt`` + real-code thunks
+    data_base: int  # one rw page of kernel data symbols (jiffies, the x86_64 PDA)
+    stack_base: int  # 8 KiB aligned: fake task_struct at the base, stack top at +8 KiB
+    kmalloc_base: int
+    kmalloc_size: int
+    vmalloc_base: int
+    vmalloc_size: int
+    module_area: tuple[int, int]  # where create_module places modules [start, end)
+    trap_area: tuple[int, int]  # (start, size): never mapped; deferred symbols point here
+    user_limit: int  # USER_DS, 2.4's PAGE_OFFSET: user space ends here (current->addr_limit)
+    # bytes left unmapped after each module area: i386's module_map is vmalloc (a guard
+    # page); x86_64's (arch/x86_64/mm/modutil.c) packs areas, as the real kernels show
+    module_guard: int
+
+    @property
+    def sentinel(self) -> int:
+        return self.native_base
+
+    @property
+    def stack_size(self) -> int:
+        return 2 * PAGE
+
+    @property
+    def kernel_module(self) -> int:
+        """``&kernel_module``: the last slot of the data page (only its address is used)."""
+        return self.data_base + PAGE - 0x100
+
+    def hex(self, addr: int) -> str:
+        return f"{addr & ((1 << (8 * self.word)) - 1):0{2 * self.word}x}"
+
+
+@dataclass(frozen=True)
+class Emulator:
+    """How unicorn runs this machine's module code and how arguments reach a service."""
+
+    unicorn_mode: str  # name of the unicorn.UC_MODE_* constant
+    virtual_tlb: bool  # UC_TLB_VIRTUAL: unicorn otherwise cuts addresses to 52 bits
+    sp: str  # register names, as in unicorn.x86_const.UC_X86_REG_<NAME>
+    pc: str
+    ret: str
+    arg_registers: tuple[str, ...]  # integer arguments before the stack ones
+    va_list: VaList
+    thunk_registers: tuple[str, ...]  # __x86_indirect_thunk_<reg>, in ModRM order
+    current_in_pda: bool  # 2.4 x86_64: `current` is %gs:0 (the PDA), not the stack mask
+    fastcall_registers: tuple[str, ...]  # 2.4 FASTCALL (regparm(3)) argument registers
+    wide_registers: tuple[str, str] | None  # a 64-bit value in two registers (low, high)
+    aux_return: str  # where asm helpers return a second value (__get_user_N: the value)
+
+    @property
+    def pc_name(self) -> str:
+        """The instruction pointer as an oops names it (``EIP``, ``RIP``)."""
+        return self.pc.upper()
+
+
+@dataclass(frozen=True)
+class Machine:
+    """One architecture, as every layer of the loader sees it."""
+
+    # -- identity
+    name: str  # our name for it (``i386``, ``x86_64``): --arch, state directories
+    e_machine: int  # ELF header e_machine
+    elf_class: int  # EI_CLASS: 1 = ELFCLASS32, 2 = ELFCLASS64
+    word_size: int  # bytes of an address (unsigned long)
+    rela: bool  # SHT_RELA (addend in the entry) or SHT_REL (addend in the word)
+
+    # -- linking: the relocation table lives in reloc/<name>.py (see ``relocs``)
+    ld_emulation: str  # ld -m
+    cflags: tuple[str, ...]  # gcc flags on top of toolchain.COMMON_CFLAGS
+    variants: tuple[str, ...]  # object variants the tests build (toolchain.VARIANT_REPLACE)
+    depmod_area: tuple[int, int]  # synthetic module area for a whole tree (depmod, corpus)
+
+    # -- the 2.4 kernel
+    syscall_numbers: Mapping[str, int]  # the legacy module syscalls by name
+    sim_kernel: SimKernelMap
+    debian_flavour: str  # Debian kernel flavour of the corpus (linux-image-*-<flavour>)
+    debian_arch: str  # Debian architecture of that package
+
+    # -- the emulator
+    emulator: Emulator
+
+    # -- a real 2.4 kernel under qemu: not used yet, filled in by the backend that boots one
+    qemu_binary: str | None = None  # e.g. qemu-system-i386
+    qemu_cpu_flags: tuple[str, ...] = ()
+    real_module_base: int | None = None  # first address the real create_module returns
+    guest_agent_cflags: tuple[str, ...] = field(default=())  # gcc flags of the guest agent
+
+    @property
+    def bits(self) -> int:
+        return 8 * self.word_size
+
+    @property
+    def address_mask(self) -> int:
+        return (1 << self.bits) - 1
+
+    @property
+    def word_format(self) -> str:
+        """The ``struct``/``array`` code of one unsigned word."""
+        from ..modstruct import WORD_FORMAT
+
+        return WORD_FORMAT[self.word_size]
+
+    @property
+    def relocs(self) -> MachineRelocs:
+        """The relocation table (``reloc/<name>.py``), imported on first use."""
+        return importlib.import_module(f"insmod_py.reloc.{self.name}").RELOCS
+
+    def hex(self, addr: int) -> str:
+        """An address as the kernel prints it: zero-padded to the word."""
+        return self.sim_kernel.hex(addr)

@@ -1,0 +1,63 @@
+"""x86_64 (EM_X86_64): ELFCLASS64, SHT_RELA, 8-byte words, -mcmodel=kernel modules."""
+
+from .machine import Emulator, Machine, SimKernelMap, VaList
+
+WORD = 8
+
+MACHINE = Machine(
+    name="x86_64",
+    e_machine=62,  # EM_X86_64
+    elf_class=2,  # ELFCLASS64
+    word_size=WORD,
+    rela=True,
+    ld_emulation="elf_x86_64",
+    # The kernel code model (symbols in the top 2 GiB, R_X86_64_32S), no red zone
+    # (interrupts use the kernel stack), no SSE/MMX registers in kernel code.
+    cflags=("-m64", "-mcmodel=kernel", "-mno-red-zone", "-mno-sse", "-mno-mmx"),
+    variants=("", "common", "eh", "small"),
+    # The real MODULES_VADDR without KASLR, within +-2 GiB of the kernel image as
+    # PC32/32S need.
+    depmod_area=(0xFFFFFFFFC0000000, 0xFFFFFFFFFF000000),
+    # arch/x86/entry/syscalls/syscall_64.tbl: 174-178, "only in kernels before 2.6".
+    syscall_numbers={
+        "create_module": 174,
+        "init_module": 175,
+        "delete_module": 176,
+        "get_kernel_syms": 177,
+        "query_module": 178,
+    },
+    sim_kernel=SimKernelMap(
+        word=WORD,
+        stub_base=0xFFFFFFFF81000000,
+        native_base=0xFFFFFFFF81001000,
+        data_base=0xFFFFFFFF81200000,
+        stack_base=0xFFFF888000300000,
+        kmalloc_base=0xFFFF888001000000,
+        kmalloc_size=4 << 20,
+        vmalloc_base=0xFFFFC90000000000,
+        vmalloc_size=16 << 20,
+        module_area=(0xFFFFFFFFA0000000, 0xFFFFFFFFFF000000),
+        trap_area=(0xFFFFFFFF84000000, 0x04000000),
+        user_limit=0x0000010000000000,  # PAGE_OFFSET
+        module_guard=0,
+    ),
+    debian_flavour="amd64",
+    debian_arch="amd64",
+    emulator=Emulator(
+        unicorn_mode="UC_MODE_64",
+        virtual_tlb=True,
+        sp="rsp",
+        pc="rip",
+        ret="rax",
+        arg_registers=("rdi", "rsi", "rdx", "rcx", "r8", "r9"),  # SysV
+        va_list=VaList.SYSV,
+        thunk_registers=(
+            *("rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi"),
+            *(f"r{i}" for i in range(8, 16)),
+        ),
+        current_in_pda=True,
+        fastcall_registers=(),
+        wide_registers=None,
+        aux_return="rdx",
+    ),
+)
