@@ -30,11 +30,15 @@ arch_option = click.option(
 )
 
 
-class DefaultLoadGroup(click.Group):
-    """``pyinsmod MODULE.o ...`` means ``pyinsmod load MODULE.o ...`` (insmod's syntax)."""
+class Group(click.Group):
+    """A command group whose help uses our formatter (clibase), as every command's does."""
 
     context_class = Context
     command_class = Command
+
+
+class DefaultLoadGroup(Group):
+    """``pyinsmod MODULE.o ...`` means ``pyinsmod load MODULE.o ...`` (insmod's syntax)."""
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         if args and args[0] not in self.commands and args[0] not in ("--help", "-h", "--version"):
@@ -556,7 +560,7 @@ def _vm_status_line(be: Any) -> str:
     return f"{text}; console log {be.vm.console}"
 
 
-@cli.group()
+@cli.group(cls=Group)
 def qemu() -> None:
     """The real 2.4 kernels under qemu: one VM per state directory, arch and kernel.
 
