@@ -1,8 +1,10 @@
 """The simulated 2.4 kernel's services: what a module gets when it calls printk, kmalloc...
 
-One module per kind of service (``printk``, ``alloc``, ``strings``, ``chrdev``,
-``timers``), the state that persists between syscalls (``runtime``) and the
-interface a service gets (``call``).  Here: the table of provided symbols
+One module per kind of service (``printk``, ``alloc``, ``strings``, ``chrdev``;
+for drivers ``uaccess`` (user copies), ``timers`` (timers, wait queues,
+sleeping) and ``devices`` (misc devices, /proc entries, I/O port regions)),
+the state that persists between syscalls (``runtime``) and the interface a
+service gets (``call``).  Here: the table of provided symbols
 (:func:`kernel_exports`) and where each one lives in the simulated kernel.
 Nothing here imports unicorn: the emulator (``machine.py``) hands each service
 a :class:`Call` giving access to the arguments and guest memory.
