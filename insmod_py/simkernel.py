@@ -268,6 +268,12 @@ class DeviceFile:
         res = self.ioctl_result(cmd, arg)
         return res.data if isinstance(arg, bytes) else res.ret
 
+    def poll(self) -> int:
+        """The file's ready mask (POLLIN 0x1, POLLOUT 0x4, ...) from its ->poll."""
+        from .backends.sim import userspace
+
+        return self._call("poll", lambda ctx: userspace.poll(ctx, self.fd)).ret
+
     def close(self) -> None:
         from .backends.sim import userspace
 

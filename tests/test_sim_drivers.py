@@ -244,6 +244,7 @@ SERVICES = r"""
 #include <linux/sched.h>
 #include <linux/ioport.h>
 #include <linux/wait.h>
+#include <linux/poll.h>
 #include <asm/io.h>
 #include <asm/uaccess.h>
 
@@ -273,10 +274,26 @@ static ssize_t svc_write(struct file *file, const char *buf, size_t count, loff_
     return count;
 }
 
+static unsigned int svc_poll(struct file *file, poll_table *pt)
+{
+    poll_wait(file, &wq, pt);
+    return flag ? POLLIN | POLLRDNORM : 0;
+}
+
+static int svc_ioctl(struct inode *inode, struct file *file, unsigned int cmd,
+                     unsigned long arg)
+{
+    flag = arg;
+    wake_up_interruptible(&wq);
+    return 0;
+}
+
 static struct file_operations svc_fops = {
     owner:    THIS_MODULE,
-    read:    svc_read,
+    read:     svc_read,
     write:    svc_write,
+    poll:     svc_poll,
+    ioctl:    svc_ioctl,
 };
 
 int init_module(void)
@@ -326,6 +343,17 @@ def test_current_sleeping_and_waiting_in_process_context(kernel: SimKernel, tmp_
         "<6>svc: slept 50 jiffies",
         "<6>svc: wait_event_interruptible -512, signal 1",
     ]
+
+
+def test_poll_reports_readiness_after_a_wake_up(kernel: SimKernel, tmp_path: Path) -> None:
+    kernel.load(build(kernel, tmp_path, "svc", SERVICES))
+    with kernel.open("svc") as f:
+        assert f.poll() == 0
+        assert f.ioctl(0x1234, 1) == 0  # sets the flag and wakes the queue
+        assert f.poll() == 0x41  # POLLIN | POLLRDNORM
+    load(kernel, "scull")
+    with kernel.open("scull") as f:
+        assert f.poll() == 0x145  # no ->poll: always ready (2.4 DEFAULT_POLLMASK)
 
 
 def test_an_oops_in_a_file_operation_names_the_function(kernel: SimKernel, tmp_path: Path) -> None:

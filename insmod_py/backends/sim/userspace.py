@@ -289,6 +289,27 @@ def ioctl(ctx: KernelContext, fd: int, cmd: int, arg: int | bytes) -> Result:
     return Result(ctx.call(op, (f.inode, f.file, cmd & 0xFFFFFFFF, arg)))
 
 
+DEFAULT_POLLMASK = 0x0145  # POLLIN | POLLOUT | POLLRDNORM | POLLWRNORM
+
+
+def poll(ctx: KernelContext, fd: int) -> Result:
+    """One pass of 2.4 do_pollfd: ->poll(file, table) gives the ready mask (files without
+    ->poll are always ready)."""
+    f = _file(ctx, fd)
+    if f is None:
+        return Result(-EBADF)
+    op = _fop(ctx, f.fops, "poll")
+    if not op:
+        return Result(DEFAULT_POLLMASK)
+    table = ctx.zalloc(2 * ctx.kernel_map.word)  # poll_table: int error; table pointer
+    if not table:
+        return Result(-ENOMEM)
+    try:
+        return Result(ctx.call(op, (f.file, table)) & 0xFFFF)
+    finally:
+        ctx.free(table)
+
+
 # ---------------------------------------------------------------- /proc
 
 
@@ -392,6 +413,6 @@ def set_jiffies_ctx(ctx: KernelContext, value: int) -> None:
 
 
 __all__ = [
-    "Result", "close", "ioctl", "llseek", "open_device", "open_proc", "read", "set_jiffies_ctx",
-    "tick", "write",
+    "Result", "close", "ioctl", "llseek", "open_device", "open_proc", "poll", "read",
+    "set_jiffies_ctx", "tick", "write",
 ]  # fmt: skip

@@ -146,6 +146,11 @@ def _remove_wait_queue(c) -> int:
     return 0
 
 
+def _pollwait(c: Call) -> int:
+    """__pollwait(file, queue, table): nothing to record, one process never sleeps in poll."""
+    return 0
+
+
 def _set_state(c, task: int, state: int) -> None:
     _put(c, task + kstructs.struct(_word(c), "task_struct").off("state"), state)
 
@@ -247,6 +252,7 @@ FUNCTIONS: tuple[tuple[str, Callable], ...] = (
     ("__wake_up", _wake_up),
     ("__wake_up_sync", _wake_up),
     ("wake_up_process", _wake_up_process),
+    ("__pollwait", _pollwait),
     ("sleep_on", lambda c: _sleep_on(c, TASK_UNINTERRUPTIBLE, False)),
     ("sleep_on_timeout", lambda c: _sleep_on(c, TASK_UNINTERRUPTIBLE, True)),
     ("interruptible_sleep_on", lambda c: _sleep_on(c, TASK_INTERRUPTIBLE, False)),
