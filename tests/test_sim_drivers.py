@@ -356,6 +356,67 @@ def test_poll_reports_readiness_after_a_wake_up(kernel: SimKernel, tmp_path: Pat
         assert f.poll() == 0x145  # no ->poll: always ready (2.4 DEFAULT_POLLMASK)
 
 
+WOKEN_BY_A_TIMER = r"""
+#include <linux/module.h>
+#include <linux/kernel.h>
+#include <linux/fs.h>
+#include <linux/sched.h>
+#include <linux/timer.h>
+#include <linux/wait.h>
+
+static int major, ready;
+static DECLARE_WAIT_QUEUE_HEAD(wq);
+static struct timer_list timer;
+
+static void fire(unsigned long data)
+{
+    ready = data;
+    printk(KERN_INFO "timed: timer at +%lu, waking\n", jiffies - timer.data);
+    wake_up_interruptible(&wq);
+}
+
+static ssize_t timed_read(struct file *file, char *buf, size_t count, loff_t *ppos)
+{
+    unsigned long start = jiffies;
+    long left;
+    int ret;
+
+    init_timer(&timer);
+    timer.function = fire;
+    timer.data = start;
+    timer.expires = start + HZ / 4;
+    add_timer(&timer);
+    ret = wait_event_interruptible(wq, ready != 0);
+    printk(KERN_INFO "timed: woken with %d after %lu jiffies\n", ret, jiffies - start);
+    ready = 0;
+    mod_timer(&timer, jiffies + 30);
+    left = interruptible_sleep_on_timeout(&wq, HZ);
+    printk(KERN_INFO "timed: sleep_on_timeout left %ld\n", left);
+    return 0;
+}
+
+static struct file_operations fops = { owner: THIS_MODULE, read: timed_read };
+
+int init_module(void) { major = register_chrdev(0, "timed", &fops); return 0; }
+void cleanup_module(void) { del_timer(&timer); unregister_chrdev(major, "timed"); }
+MODULE_LICENSE("GPL");
+"""
+
+
+def test_a_timer_wakes_a_sleeper_while_time_passes_in_its_sleep(
+    kernel: SimKernel, tmp_path: Path
+) -> None:
+    kernel.load(build(kernel, tmp_path, "timed", WOKEN_BY_A_TIMER))
+    kernel.clear_dmesg()
+    assert kernel.cat("timed") == b""
+    log = kernel.dmesg()
+    assert log[:2] == ["<6>timed: timer at +25, waking", "<6>timed: woken with 0 after 25 jiffies"]
+    # the second timer (start + 25 + 30) wakes the queue sleeper 30 jiffies into HZ
+    assert log[2].startswith("<6>timed: timer at +") and log[3] == (
+        "<6>timed: sleep_on_timeout left 70"
+    )
+
+
 def test_an_oops_in_a_file_operation_names_the_function(kernel: SimKernel, tmp_path: Path) -> None:
     kernel.load(build(kernel, tmp_path, "svc", SERVICES))
     with pytest.raises(

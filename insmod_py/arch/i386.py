@@ -55,5 +55,6 @@ MACHINE = Machine(
         fastcall_registers=("eax", "edx", "ecx"),
         wide_registers=("eax", "edx"),
         aux_return="edx",
+        saved_registers=("eax", "ebx", "ecx", "edx", "esi", "edi", "ebp", "esp", "eip", "eflags"),
     ),
 )

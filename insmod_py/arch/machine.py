@@ -84,6 +84,7 @@ class Emulator:
     fastcall_registers: tuple[str, ...]  # 2.4 FASTCALL (regparm(3)) argument registers
     wide_registers: tuple[str, str] | None  # a 64-bit value in two registers (low, high)
     aux_return: str  # where asm helpers return a second value (__get_user_N: the value)
+    saved_registers: tuple[str, ...]  # what a kernel call from inside a service must restore
 
     @property
     def pc_name(self) -> str:

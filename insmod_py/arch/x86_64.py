@@ -59,5 +59,9 @@ MACHINE = Machine(
         fastcall_registers=(),
         wide_registers=None,
         aux_return="rdx",
+        saved_registers=(
+            *("rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rbp", "rsp", "rip", "rflags"),
+            *(f"r{i}" for i in range(8, 16)),
+        ),
     ),
 )

@@ -117,6 +117,8 @@ def run_kernel(
 # ---------------------------------------------------------------- internals
 
 MAX_FIXUPS = 10_000  # a fixup that faults again forever still ends
+NESTED_GAP = 512  # bytes left below a sleeper's stack pointer before a nested call's frame
+NESTED_TIMEOUT = 10.0  # only for the oops wording: the outer call's limits apply
 
 _INTERRUPTS = {
     0: "divide error",
@@ -145,6 +147,8 @@ class _Machine:
         lay = arch.sim_kernel
         self.u, self.x, self.lay, self.modules, self.runtime = u, x, lay, modules, runtime
         self.user = user
+        self.nested = 0  # module calls made from inside services so far
+        self.replay: tuple[tuple[int, int], object] | None = None  # see _on_stub
         self.arch = arch
         self.bits = arch.bits
         self.mask = arch.address_mask
@@ -162,6 +166,7 @@ class _Machine:
         self.FASTREGS = tuple(reg(r) for r in emu.fastcall_registers) or self.ARGREGS
         self.WIDE = tuple(reg(r) for r in emu.wide_registers) if emu.wide_registers else None
         self.AUX = reg(emu.aux_return)
+        self.SAVED = tuple(reg(r) for r in emu.saved_registers)
         self.pc_name = emu.pc_name
         self.kmalloc = Heap(lay.kmalloc_base, lay.kmalloc_size, _sizes(runtime.kmalloc))
         self.vmalloc = Heap(lay.vmalloc_base, lay.vmalloc_size, _sizes(runtime.vmalloc))
@@ -361,8 +366,17 @@ class _Machine:
                     f"Oops: call to unknown kernel address {self.lay.hex(address)} "
                     f"from {self.where(caller)}"
                 )
-            call = _Call(self, sp, caller, fastcall=svc[0] in FASTCALL)
-            result = svc[1](call)
+            if self.replay is not None and self.replay[0] == (address, sp):
+                # the same stub again after a nested call: unicorn resumes the interrupted
+                # emulation at the instruction the hook belongs to, so the service already
+                # ran; hand back its result instead of running it twice
+                result = self.replay[1]
+                self.replay = None
+            else:
+                nested_before = self.nested
+                result = svc[1](_Call(self, sp, caller, fastcall=svc[0] in FASTCALL))
+                if self.nested != nested_before:
+                    self.replay = ((address, sp), result)
             if isinstance(result, Regs):
                 uc.reg_write(self.AX, result.ax & self.mask)
                 uc.reg_write(self.AUX, result.dx & self.mask)
@@ -420,16 +434,20 @@ class _Machine:
         budget: int,
         timeout: float,
         result: str = "int",
+        top: int | None = None,
+        nested: bool = False,
     ) -> int:
         """Call ``entry``; ``result`` says what it returns: "int" (eax), "long" (a
-        machine word, signed) or "wide" (a signed 64-bit value, edx:eax on i386)."""
+        machine word, signed) or "wide" (a signed 64-bit value, edx:eax on i386).
+        ``top``: where its stack frame goes (default: the top of the task stack)."""
         u, uc, lay = self.u, self.uc, self.lay
         self.failure, self.fault = None, None
         word = lay.word
         regargs, stackargs = args[: len(self.ARGREGS)], args[len(self.ARGREGS) :]
         for reg, val in zip(self.ARGREGS, regargs, strict=False):
             uc.reg_write(reg, val & self.mask)
-        top = lay.stack_base + lay.stack_size - 64
+        if top is None:
+            top = lay.stack_base + lay.stack_size - 64
         sp = (top - word * len(stackargs)) & ~15  # 16-byte aligned at the first argument
         sp -= word  # the return address: the sentinel
         frame = [lay.sentinel, *stackargs]
@@ -441,7 +459,10 @@ class _Machine:
         for _ in range(MAX_FIXUPS):
             left = timeout - (time.monotonic() - began)
             try:
-                uc.emu_start(pc, lay.sentinel, timeout=max(int(left * 1e6), 1), count=budget)
+                if nested:  # unicorn cannot nest its timeout and count limits: the outer
+                    uc.emu_start(pc, lay.sentinel)  # call's limits bound the nested one
+                else:
+                    uc.emu_start(pc, lay.sentinel, timeout=max(int(left * 1e6), 1), count=budget)
             except u.UcError as e:
                 fixup = self._fixup_for()
                 if fixup is not None:  # 2.4's do_page_fault: resume at the __ex_table fixup
@@ -471,6 +492,21 @@ class _Machine:
         else:
             ret, bits = uc.reg_read(self.AX) & 0xFFFFFFFF, 32
         return ret - (1 << bits) if ret >> (bits - 1) else ret
+
+    def nested_call(self, entry: int, args: tuple[int, ...]) -> int:
+        """Call module code from inside a service (a timer that runs while a task sleeps),
+        on the stack below the sleeper's; the sleeper's registers come back afterwards."""
+        uc = self.uc
+        saved = [(r, uc.reg_read(r)) for r in self.SAVED]
+        outer_entry = self.entry
+        self.nested += 1
+        try:
+            top = (uc.reg_read(self.SP) - NESTED_GAP) & ~15
+            return self.run(entry, args, 0, NESTED_TIMEOUT, top=top, nested=True)
+        finally:
+            for r, v in saved:
+                uc.reg_write(r, v)
+            self.entry = outer_entry
 
     def _fixup_for(self) -> int | None:
         """The fixup address when a data access faulted at an __ex_table instruction."""
@@ -637,6 +673,11 @@ class _Call:
         self.kmalloc, self.vmalloc = machine.kmalloc, machine.vmalloc
         self.sp, self.caller = sp, caller
         self.argregs = machine.FASTREGS if fastcall else machine.ARGREGS
+
+    def call_module(self, entry: int, args: tuple[int, ...] = ()) -> int:
+        """Call module code now (a timer function while the caller sleeps); Oops if it
+        crashes."""
+        return self.m.nested_call(entry, args)
 
     def reg(self, name: str) -> int:
         """A register by its short name ("ax", "dx", "cx"), for the asm-convention helpers."""

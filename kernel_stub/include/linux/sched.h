@@ -11,6 +11,7 @@
 #include <asm/param.h>	/* for HZ */
 #include <linux/config.h>
 #include <linux/kernel.h>
+#include <linux/errno.h>	/* ERESTARTSYS in wait_event_interruptible */
 #include <linux/types.h>
 #include <linux/times.h>
 #include <linux/linkage.h>

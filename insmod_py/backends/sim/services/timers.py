@@ -3,9 +3,11 @@
 There is one simulated process and no interrupts, so time moves only when
 someone moves it: ``pyinsmod tick`` (userspace.tick) advances jiffies and runs
 every timer that has become due, in expiry order, each detached before its
-function runs (2.4 run_timer_list); a sleep (``schedule_timeout``,
-``sleep_on_timeout``) advances jiffies by its timeout.  Timers that come due
-during such a sleep run at the next tick, not inside the sleep.
+function runs (2.4 run_timer_list).  A task that sleeps (``schedule`` in a
+sleeping state, ``schedule_timeout``, the ``sleep_on`` family) lets time pass
+the same way: the timers due before its deadline run, on its kernel stack as
+the timer interrupt would run them, until one wakes it (``wake_up``,
+``wake_up_process``) or the deadline comes.
 
 A task that sleeps with nothing left to wake it would sleep forever: an
 interruptible sleep is then ended by a signal (``signal_pending`` becomes
@@ -22,7 +24,7 @@ from collections.abc import Callable
 
 from .. import kstructs
 from ..drivers_state import TIMER_LIST_HEAD
-from .call import Call
+from .call import Call, kmalloc_size
 from .printk import log_text
 from .runtime import Oops
 from .uaccess import _lay, current, drivers
@@ -195,19 +197,66 @@ def _nothing_to_wake(c, what: str) -> None:
     )
 
 
+def _next_timer(c, deadline: int | None) -> tuple[int, int] | None:
+    """(timer, expires) of the pending timer to run next, if it expires by ``deadline``:
+    the earliest expiry, then the earliest added (2.4's run_timer_list order)."""
+    tl = _timer(c)
+    best = None
+    for i, t in enumerate(drivers(c).timers):
+        expires = _get(c, t + tl.off("expires"))
+        if deadline is not None and _signed(c, expires - deadline) > 0:
+            continue
+        key = (_signed(c, expires - c.runtime.jiffies), i)
+        if best is None or key < best[0]:
+            best = (key, t, expires)
+    return None if best is None else (best[1], best[2])
+
+
+def _sleep(c, deadline: int | None, what: str) -> None:
+    """``current`` sleeps (its state is not TASK_RUNNING): time passes and each timer runs
+    when it comes due, as the timer interrupt would run it, until one of them wakes the
+    task or ``deadline`` (jiffies) comes.  With no deadline and nothing left to run, see
+    _nothing_to_wake."""
+    task = current(c)
+    tl = _timer(c)
+    while _state(c, task) != TASK_RUNNING:
+        nxt = _next_timer(c, deadline)
+        if nxt is None:
+            break
+        t, expires = nxt
+        if _signed(c, expires - c.runtime.jiffies) > 0:
+            set_jiffies(c, expires)
+        _detach(c, t)
+        c.call_module(_get(c, t + tl.off("function")), (_get(c, t + tl.off("data")),))
+    if _state(c, task) == TASK_RUNNING:
+        return
+    if deadline is None:
+        _nothing_to_wake(c, what)
+        return
+    if _signed(c, deadline - c.runtime.jiffies) > 0:
+        set_jiffies(c, deadline)
+    _set_state(c, task, TASK_RUNNING)
+
+
 def _schedule(c) -> int:
     if _state(c, current(c)) != TASK_RUNNING:
-        _nothing_to_wake(c, "schedule()")
+        _sleep(c, None, "schedule()")
     return 0
+
+
+def _sleep_for(c, timeout: int, what: str) -> int:
+    """schedule_timeout's core: the jiffies left when woken early, else 0."""
+    if timeout == (1 << (8 * _word(c) - 1)) - 1:  # MAX_SCHEDULE_TIMEOUT: no deadline
+        _sleep(c, None, what)
+        return timeout
+    deadline = c.runtime.jiffies + timeout
+    _sleep(c, deadline, what)
+    return max(_signed(c, deadline - c.runtime.jiffies), 0)
 
 
 def _schedule_timeout(c) -> int:
     timeout = _signed(c, c.arg(0))
-    max_timeout = (1 << (8 * _word(c) - 1)) - 1
     task = current(c)
-    if timeout == max_timeout:
-        _schedule(c)
-        return timeout
     if timeout < 0:
         log_text(
             c.runtime,
@@ -218,20 +267,32 @@ def _schedule_timeout(c) -> int:
         return 0
     if _state(c, task) == TASK_RUNNING:
         return timeout
-    set_jiffies(c, c.runtime.jiffies + timeout)
-    _set_state(c, task, TASK_RUNNING)
-    return 0
+    return _sleep_for(c, timeout, "schedule_timeout()")
 
 
 def _sleep_on(c, state: int, timed: bool) -> int:
+    """2.4 sleep_on and friends: current waits on the queue until a wake-up (from a timer
+    that runs meanwhile) or, for the _timeout forms, the timeout; the jiffies left."""
+    q = c.arg(0)
     task = current(c)
-    _set_state(c, task, state)
-    if timed:
-        set_jiffies(c, c.runtime.jiffies + max(_signed(c, c.arg(1)), 0))
-        _set_state(c, task, TASK_RUNNING)
+    w = _word(c)
+    wait = c.kmalloc.alloc(kmalloc_size(4 * w), 32)  # a wait_queue_t on the sleeper's behalf
+    if not wait:
         return 0
-    _nothing_to_wake(c, "sleep_on()")
-    return 0
+    c.write(wait, bytes(4 * w))
+    _put(c, wait + w, task)
+    _list_add(c, _entry_list(c, wait), q, _get(c, q))
+    _set_state(c, task, state)
+    try:
+        timeout = max(_signed(c, c.arg(1)), 0) if timed else (1 << (8 * w - 1)) - 1
+        left = _sleep_for(c, timeout, "sleep_on()")
+    finally:
+        entry = _entry_list(c, wait)
+        nxt, prev = _get(c, entry), _get(c, entry + w)
+        _put(c, nxt + w, prev)
+        _put(c, prev, nxt)
+        c.kmalloc.free(wait)
+    return left if timed else 0
 
 
 def _nop(c: Call) -> int:
