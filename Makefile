@@ -51,8 +51,11 @@ lint: venv
 	$(VPY) -m ruff check setup.py insmod_py tests bench tools/fuzz tools/corpus tools/kernel24
 	$(VPY) -m ruff format --check setup.py insmod_py tests bench tools/fuzz tools/corpus tools/kernel24
 
+# Peer (f), Zippel's own C loader, is his 2002 post: give its text as ZIPPEL_SEED=FILE
+# (a checkout beside ../shared/seeds is picked up); without it that row says "not run".
+ZIPPEL_SEED ?= $(firstword $(wildcard ../shared/seeds/002_*.txt))
 bench: venv modules
-	$(VPY) bench/run.py
+	ZIPPEL_SEED='$(ZIPPEL_SEED)' $(VPY) bench/run.py
 
 # Long fuzzing run: make fuzz N=1000000 (prints inputs tried / failures).
 fuzz: venv modules

@@ -1,19 +1,20 @@
-"""Peer (f): Zippel's own C mini loader from the 2002 seed, as the floor (i386 only).
+"""Peer (f): Zippel's own C mini loader from his November 2002 LKML post, as the floor.
 
-The C text is taken verbatim from ``shared/seeds/002_*.txt``; only its two
-syscalls are replaced by file I/O (``create_module`` reads the base from
-``$BASE``, ``init_module`` writes the image to ``$OUT``) and ``/proc/ksyms``
-becomes ``$KSYMS``.  Built with gcc into ``bench/out/``.
+The post is not part of this repository (it is his code, not ours): ``$ZIPPEL_SEED``
+names a text file holding it, and without one peer (f) is reported as not run.
+The C text is taken verbatim from that file; only its two syscalls are replaced
+by file I/O (``create_module`` reads the base from ``$BASE``, ``init_module``
+writes the image to ``$OUT``) and ``/proc/ksyms`` becomes ``$KSYMS``.  Built
+with gcc into ``bench/out/``.  It handles i386 (SHT_REL) only.
 """
 
 from __future__ import annotations
 
-import glob
+import os
 import subprocess
 from pathlib import Path
 
 OUT = Path(__file__).resolve().parent / "out"
-SEEDS = Path(__file__).resolve().parents[2] / "shared" / "seeds"
 
 FILE_IO = """
 static unsigned long fake_create_module(const char *name, unsigned long size)
@@ -39,10 +40,15 @@ PATCHES = [
 ]
 
 
-def source() -> str:
-    """The seed's loader with the three substitutions (each must apply exactly once)."""
-    (seed,) = glob.glob(str(SEEDS / "002_*.txt"))
-    lines = Path(seed).read_text().splitlines()
+def seed_path() -> Path | None:
+    """The text of Zippel's post, if ``$ZIPPEL_SEED`` names a readable file."""
+    seed = os.environ.get("ZIPPEL_SEED", "")
+    return Path(seed) if seed and os.path.isfile(seed) else None
+
+
+def source(seed: Path) -> str:
+    """The post's loader with the three substitutions (each must apply exactly once)."""
+    lines = seed.read_text().splitlines()
     start = lines.index("#include <ctype.h>")
     end = next(i for i in range(start, len(lines)) if lines[i] == "\treturn 0;") + 1
     text = "\n".join(lines[start : end + 1]) + "\n"
@@ -54,12 +60,12 @@ def source() -> str:
     return head + FILE_IO + "\nstruct symbol {" + rest
 
 
-def build() -> Path:
+def build(seed: Path) -> Path:
     """Compile the loader (cached by its source); returns the executable."""
     OUT.mkdir(parents=True, exist_ok=True)
     src = OUT / "zippel_loader.c"
     exe = OUT / "zippel_loader"
-    text = source()
+    text = source(seed)
     if not (exe.exists() and src.exists() and src.read_text() == text):
         src.write_text(text)
         subprocess.run(["gcc", "-O2", "-w", str(src), "-o", str(exe)], check=True)
@@ -67,4 +73,7 @@ def build() -> Path:
 
 
 if __name__ == "__main__":
-    print(build())
+    found = seed_path()
+    if found is None:
+        raise SystemExit("cloader: set ZIPPEL_SEED to a file holding Zippel's post")
+    print(build(found))

@@ -9,7 +9,8 @@ Peers, all on the same inputs, linked at the same base against the same symbols:
   (c) GNU ld with the oracle script (whole process), the reference for every ratio
   (d) a naive pyelftools loader (bench/naive_elftools.py), in-process
   (e) angr's CLE loading the object, in a throwaway venv (bench/out/cle-venv), in-process
-  (f) Zippel's C loader from the seed (bench/cloader.py), whole process, i386 only
+  (f) Zippel's C loader from his 2002 post (bench/cloader.py), whole process, i386 only;
+      the post is an input ($ZIPPEL_SEED), not part of the repository
 
 Inputs: the largest and a mid-size module of each architecture from the corpus
 cache (``$PYINSMOD_CORPUS``, default ~/.cache/pyinsmod-corpus) when it holds
@@ -272,16 +273,19 @@ def measure_input(
             res["e"] = stats(json.loads(proc.stdout.strip().splitlines()[-1]))
         else:
             res["e"] = {"skipped": "cle failed: " + proc.stderr.strip()[-200:]}
-    if inp.arch in CLOADER_ARCHES:
-        import cloader
+    import cloader
 
-        exe = cloader.build()
+    seed = cloader.seed_path()
+    if seed is None:
+        res["f"] = {"skipped": "ZIPPEL_SEED names no file with Zippel's post"}
+    elif inp.arch in CLOADER_ARCHES:
+        exe = cloader.build(seed)
         env = {**os.environ, "KSYMS": str(inp.ksyms), "BASE": hex(inp.base)}
         env["OUT"] = str(OUT / "img" / f"{inp.label}.c.img")
         cmd_f = [str(exe), inp.path.name]
         attempt("f", run_process(cmd_f, env=env, cwd=str(inp.path.parent)), runs)
     else:
-        res["f"] = {"skipped": "the seed's C loader handles i386 (SHT_REL) only"}
+        res["f"] = {"skipped": "Zippel's C loader handles i386 (SHT_REL) only"}
     ref = res.get("c", {})
     for entry in res.values():
         if "min" in entry and "min" in ref:

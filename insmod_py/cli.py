@@ -192,6 +192,21 @@ def cli() -> None:
     help="A module without __ksymtab exports all its globals (default).",
 )
 @click.option(
+    "-y",
+    "--noksymoops",
+    "ksymoops",
+    flag_value=False,
+    help="Do not add ksymoops symbols (__insmod_*) to the module's exports.",
+)
+@click.option(
+    "-Y",
+    "--ksymoops",
+    "ksymoops",
+    flag_value=True,
+    default=True,
+    help="Add ksymoops symbols: object, mtime, version, section starts (default).",
+)
+@click.option(
     "-L",
     "--lock",
     is_flag=True,
@@ -205,8 +220,8 @@ def load(
     module: str, args: tuple[str, ...], dry_run: bool, base: str, ksyms_path: str | None,
     mod_name: str | None, blob_path: str | None, map_file: str | None, print_map: bool,
     header: str, autoclean: bool, force: bool, probe: bool, quiet: bool, verbose: bool,
-    use_syslog: bool, export_all: bool, lock: bool, defer_missing: bool, backend: str,
-    variant: str, state_dir: str | None,
+    use_syslog: bool, export_all: bool, ksymoops: bool, lock: bool, defer_missing: bool,
+    backend: str, variant: str, state_dir: str | None,
 ) -> None:  # fmt: skip
     """Link MODULE (an ET_REL object) and load it; ARGS are its parameters (name=value).
 
@@ -231,8 +246,8 @@ def load(
     opts = InsmodOptions(
         path=module, args=args, name=mod_name, dry_run=dry_run, base=_int(base),
         ksyms_path=ksyms_path, header=header, autoclean=autoclean, force=force, probe=probe,
-        export_all=export_all, lock=lock, defer_missing=defer_missing, backend=backend,
-        variant=variant, state_dir=state_dir,
+        export_all=export_all, ksymoops=ksymoops, lock=lock, defer_missing=defer_missing,
+        backend=backend, variant=variant, state_dir=state_dir,
     )  # fmt: skip
     try:
         result = insmod(opts, report)
@@ -281,7 +296,8 @@ def _format_map(linked: Any, word_size: int) -> str:
     for p in linked.layout.pieces:
         addr = linked.base + p.offset
         align = p.align.bit_length() - 1
-        lines.append(f"{p.name:<23}{p.size:0{width}x}  {addr:0{width}x}  2**{align}")
+        # at least one space after the name: a long one pushes its row right, never into Size
+        lines.append(f"{p.name:<22} {p.size:0{width}x}  {addr:0{width}x}  2**{align}")
     lines.append("")
     lines.append("Symbols:")
     for name, value in sorted(linked.symbols.items(), key=lambda kv: (kv[1], kv[0])):

@@ -26,7 +26,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from itertools import accumulate, compress, filterfalse, islice, repeat
-from operator import add, and_
+from operator import add, and_, or_
 
 from . import modstruct
 from .elf import ElfObject
@@ -64,20 +64,24 @@ def export_all_symbols(
     obj: ElfObject, loaded: Collection[int], overridden: Collection[int]
 ) -> tuple[list[int], list[str]]:
     """Symbol indexes and names (parallel lists) of every global defined in a loaded
-    section, ABS or COMMON: the first definition of each name, in index order.
+    section, ABS or COMMON, and of every weak undefined one: the first of each name,
+    in index order.
 
     ``loaded`` are the placed section indices, ``overridden`` the symbol indices
-    a kernel symbol took over (a weak definition the kernel provides).
+    a kernel symbol took over (a weak definition or weak reference the kernel
+    provides).  A weak undefined symbol nobody provides is, as modutils'
+    ``obj_check_undefineds`` made it, an absolute symbol of value 0, and so exported.
     """
     cols = obj.symbol_columns
     binds, shndx = cols.binds, cols.shndx
-    placed = {
-        x: x != C.SHN_UNDEF and (x in loaded or x in (C.SHN_ABS, C.SHN_COMMON)) for x in set(shndx)
-    }
-    # Global, defined, placed, not a SECTION/FILE symbol: C-speed scans of the columns.
+    placed = {x: x in loaded or x in (C.SHN_ABS, C.SHN_COMMON) for x in set(shndx)}
+    placed[C.SHN_UNDEF] = False
+    weak_undefined = map(and_, map((C.SHN_UNDEF).__eq__, shndx), binds.translate(_WEAK))
+    defined = map(or_, map(placed.__getitem__, shndx), weak_undefined)
+    # Global, defined (or weak), placed, not a SECTION/FILE symbol: C-speed column scans.
     keep = map(
         and_,
-        map(and_, map(placed.__getitem__, shndx), cols.types.translate(C.NAMES_SOMETHING)),
+        map(and_, defined, cols.types.translate(C.NAMES_SOMETHING)),
         binds.translate(_NOT_LOCAL),
     )
     indexes = list(compress(range(1, len(cols)), islice(keep, 1, None)))
@@ -93,13 +97,18 @@ def export_all_symbols(
 
 
 _NOT_LOCAL = bytes(b != C.STB_LOCAL for b in range(256))
+_WEAK = bytes(b == C.STB_WEAK for b in range(256))
 _NEVER_EXPORTED_OR_UNNAMED = NEVER_EXPORTED | {""}
 
 
-def export_pieces(word_size: int, names: Sequence[str]) -> list[tuple[str, int, int]]:
+def export_pieces(
+    word_size: int, names: Sequence[str], leading: int = 0
+) -> list[tuple[str, int, int]]:
+    """The loader-made table: ``leading`` bytes copied from the module's own
+    ``__ksymtab`` (see :func:`write_exports`), then one entry per name."""
     if not names:
         return []
-    table = len(names) * modstruct.sizeof(word_size, "module_symbol")
+    table = leading + len(names) * modstruct.sizeof(word_size, "module_symbol")
     return [(EXPORTS, table, word_size), (EXPORT_NAMES, len(_export_strings(names)), 1)]
 
 
@@ -122,11 +131,22 @@ def write_exports(
     base: int,
     values: Sequence[int],
     names: Sequence[str],
+    leading_from: tuple[int, int] | None = None,
 ) -> None:
-    """Fill the export-all table: ``struct module_symbol {value, name}`` per value and name."""
+    """Fill the loader-made table: ``struct module_symbol {value, name}`` per value and name.
+
+    ``leading_from`` (image offset, size): the module's own, relocated
+    ``__ksymtab`` entries, copied to the start of the table first (modutils grew
+    that section in place to add the ksymoops symbols; the copy leaves the
+    object's sections as GNU ld would place them and gives the kernel one table).
+    """
     if not names:
         return
     table_at = layout.extra_offset[EXPORTS]
+    if leading_from is not None:
+        start, size = leading_from
+        image[table_at : table_at + size] = image[start : start + size]
+        table_at += size
     names_at = layout.extra_offset[EXPORT_NAMES]
     strings = _export_strings(names)
     image[names_at : names_at + len(strings)] = strings
@@ -179,6 +199,34 @@ def _write_kmodtab(
     return {"ndeps": len(deps), "deps": base + kmodtab}
 
 
+# modutils' names: 2.4 put __init code and data in these; the kernel may free from runsize on.
+INIT_SECTIONS = (".text.init", ".data.init")
+KALLSYMS = "__kallsyms"
+ARCHDATA = "__archdata"  # ARCHDATA_SEC_NAME on every machine but mips and ppc
+
+
+def _extension_fields(obj: ElfObject, layout: ImageLayout, base: int) -> dict[str, int]:
+    """The fields after ``ex_table_end`` that modutils' ``init_module`` filled.
+
+    * ``runsize``: the offset from the module start (the header) of the lower of
+      ``.text.init`` and ``.data.init``, each counted when the object has that
+      section (placed; its size does not matter); 0 when it has neither.
+    * ``kallsyms_start/end``, ``archdata_start/end``: the address span of a
+      ``__kallsyms`` / ``__archdata`` section the object has with a non-zero
+      size; 0 and 0 otherwise.  modutils could also build a ``__kallsyms`` for a
+      module (``insmod -S``, or a kernel with kallsyms); pyinsmod only passes
+      through the one the object has.
+    """
+    by_name = {obj.sections[i].name: off for i, off in layout.section_offset.items()}
+    init = [by_name[n] for n in INIT_SECTIONS if n in by_name]
+    fields = {"runsize": min(init)} if init else {}
+    for prefix, name in (("kallsyms", KALLSYMS), ("archdata", ARCHDATA)):
+        start, end = _section_span(obj, layout, base, name)
+        if end > start:
+            fields[f"{prefix}_start"], fields[f"{prefix}_end"] = start, end
+    return fields
+
+
 def fill_header(
     image: bytearray,
     obj: ElfObject,
@@ -207,6 +255,7 @@ def fill_header(
         "ex_table_start": ex_start,
         "ex_table_end": ex_end,
         **_write_kmodtab(image, word, layout, base, deps),
+        **_extension_fields(obj, layout, base),
     }
     header = modstruct.build_module(word, fields)
     offset = layout.extra_offset[HEADER]

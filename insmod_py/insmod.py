@@ -22,11 +22,12 @@ from typing import TYPE_CHECKING
 
 from .elf import ElfObject, read_object
 from .errors import KernelError, LoadError, UsageError
-from .ksyms import SymbolTable, load_symbols
+from .ksymoops import ObjectTag, tag_object
+from .ksyms import SymbolTable, load_symbols, version_rule
 from .loader import DEFAULT_DRY_RUN_BASE, LinkedModule, link, module_name_from_path
 from .loader import load as load_module
 from .messages import Reporter
-from .modinfo import ModInfo, read_modinfo
+from .modinfo import ModInfo, compiled_for, read_modinfo
 from .modstruct import TAINT_FORCED, TAINT_PROPRIETARY
 
 if TYPE_CHECKING:
@@ -58,6 +59,7 @@ class InsmodOptions:
     probe: bool = False  # -p
     export_all: bool = True  # -X (default) / -x
     lock: bool = False  # -L
+    ksymoops: bool = True  # -Y (default, as modutils' flag_ksymoops) / -y
     defer_missing: bool = False  # --defer-missing
     backend: str = "sim"
     variant: str = "patched"
@@ -140,11 +142,19 @@ def check_version(
     force: bool,
     report: Reporter,
 ) -> int:
-    """modutils' version check; returns TAINT_FORCED when -f overrode a mismatch."""
-    wanted = info.get("kernel_version")
-    if wanted is None:
-        report.info(f"{obj.path} has no kernel_version in .modinfo: version not checked")
-        return 0
+    """modutils' version check; returns TAINT_FORCED when -f overrode a mismatch.
+
+    A module that names no kernel version is refused before anything else, with
+    modutils' message; ``-f`` does not help (modutils refused it before looking at -f).
+    """
+    found = compiled_for(obj, info)
+    if found is None:
+        raise LoadError(
+            "couldn't find the kernel version the module was compiled for "
+            "(no kernel_version in .modinfo)",
+            file=obj.path,
+        )
+    wanted = found[0]
     if release is None:
         report.info(f"{source} names no kernel version: version of {obj.path} not checked")
         return 0
@@ -196,6 +206,14 @@ def _insmod_locked(opts: InsmodOptions, report: Reporter) -> InsmodResult:
     taint = check_version(
         obj, info, kernel.release, kernel.source, kernel.table, opts.force, report
     )
+    if kernel.table is not None:
+        rule = version_rule(info.get("using_checksums"), kernel.table)
+        report.info(f"symbol versions: {rule.describe()}")
+    if report.verbose:
+        from .resolve import unreferenced_undefined
+
+        for unused in unreferenced_undefined(obj):
+            report.info(f"{unused} is undefined, but no relocation uses it: not needed")
     if opts.probe or opts.dry_run:
         return _link_only(obj, info, opts, kernel, name, arg_string, params, report)
     return _load(obj, info, opts, kernel, name, arg_string, params, taint, report)
@@ -210,7 +228,10 @@ def _parameters(
         from .params import split_arguments
 
         try:
-            arg_string, params = split_arguments(opts.args, info.parameters, obj.word_size)
+            reads_args = bool(obj.symbol_columns.indexes_named({"__module_args"}))
+            arg_string, params = split_arguments(
+                opts.args, info.parameters, obj.word_size, raw_ok=reads_args
+            )
         except LoadError as err:
             raise err.with_file(opts.path) from None
     if params:
@@ -256,6 +277,14 @@ def _kernel_side(obj: ElfObject, opts: InsmodOptions, report: Reporter) -> _Kern
     return kernel
 
 
+def _ksymoops_tag(obj: ElfObject, info: ModInfo, opts: InsmodOptions) -> ObjectTag | None:
+    """What the ksymoops object symbol records (-Y, the default), or None for -y."""
+    if not opts.ksymoops:
+        return None
+    found = compiled_for(obj, info)
+    return tag_object(opts.path, found[1] if found is not None else -1)
+
+
 def _link_only(
     obj: ElfObject,
     info: ModInfo,
@@ -274,7 +303,7 @@ def _link_only(
     linked = link(
         obj, kernel.table or SymbolTable(), lambda size: opts.base, name=name, args=arg_string,
         header=opts.header, autoclean=opts.autoclean, params=params, gpl_ok=info.gpl_compatible,
-        export_all=opts.export_all, defer=defer,
+        export_all=opts.export_all, defer=defer, ksymoops=_ksymoops_tag(obj, info, opts),
     )  # fmt: skip
     _describe(linked, report)
     if opts.probe:
@@ -297,25 +326,33 @@ def _load(
     backend = kernel.backend
     assert backend is not None
     flags, reason = license_taint(info)
-    if flags:
-        report.warn(f"loading {opts.path} will taint the kernel: {reason}")
-        report.info(f"  See {TAINT_URL} for information about tainted modules")
     taint |= flags
+
+    def record_taint() -> None:
+        # modutils warned and wrote /proc/sys/kernel/tainted once the symbols resolved,
+        # before create_module: a module that then fails to load has tainted the kernel
+        if flags:
+            report.warn(f"loading {opts.path} will taint the kernel: {reason}")
+            report.info(f"  See {TAINT_URL} for information about tainted modules")
+        if taint and hasattr(backend, "add_taint"):
+            backend.add_taint(taint)
+
     try:
         linked = load_module(
             obj, backend, name=name, args=arg_string, header=opts.header, symbols=kernel.table,
             autoclean=opts.autoclean, params=params, gpl_ok=info.gpl_compatible,
             export_all=opts.export_all, defer_missing=opts.defer_missing,
-            on_link=lambda lm: _describe(lm, report),
+            on_link=lambda lm: _describe(lm, report), before_create=record_taint,
+            ksymoops=_ksymoops_tag(obj, info, opts),
         )  # fmt: skip
     except KernelError as err:
         if opts.lock and err.call == "create_module" and err.errno == errno.EEXIST:
             # modutils with -L: another insmod of the same module just did the work
             report.info(f"{name} already exists: assuming a simultaneous load did it")
             return InsmodResult(None, False, 0, obj.word_size)
+        if err.call == "create_module" and err.errno == errno.EEXIST:
+            raise LoadError(f"a module named {name} already exists", file=opts.path) from None
         raise
-    if taint and hasattr(backend, "add_taint"):
-        backend.add_taint(taint)
     report.info(f"{name} loaded at {linked.base:#x}, {linked.size} bytes")
     return InsmodResult(linked, True, taint, obj.word_size)
 

@@ -5,8 +5,14 @@ Accepted line formats, detected per line:
 * 2.4 ``/proc/ksyms``: ``c0123456 printk_R1b7d4074`` and ``c8801000 foo\t[mod]``
 * ``/proc/kallsyms`` and ``System.map``: ``c0123456 T printk`` (+ ``\t[mod]``)
 
-Versioned names (``_R`` + 8 hex digits, or ``_Rsmp_`` + 8 hex) match their
-unversioned form in both directions, as modutils' ``ncv_strcmp`` did.
+An address may carry a ``0x`` prefix, as many hand-made dumps write it.
+
+Which name a module's reference binds is one rule, :func:`resolve_symbol`
+(modutils 2.4's): a versioned name (``_R`` + 8 hex digits, or ``_Rsmp_`` + 8
+hex) matches its unversioned form, in both directions as ``ncv_strcmp`` did,
+only when the module and the kernel disagree about symbol checksums (see
+:class:`VersionRule`); otherwise names must match exactly.  ``GPLONLY_``
+exports are seen by GPL-compatible modules only.
 """
 
 from __future__ import annotations
@@ -23,7 +29,8 @@ from .errors import SymbolError
 _VERSION_SUFFIX = re.compile(r"_R(?:smp_)?[0-9a-fA-F]{8}$")
 # The same suffix at the end of each line: strip_version() on "\n"-joined names in one call.
 _VERSION_SUFFIX_LINES = re.compile(r"_R(?:smp_)?[0-9a-fA-F]{8}$", re.MULTILINE)
-_HEX = re.compile(r"[0-9a-fA-F]+")
+# An address: hex digits, optionally after "0x" (as many dumps and hand-made files write them).
+_HEX = re.compile(r"(?:0[xX])?[0-9a-fA-F]+")
 
 # nm type letters that are not definitions a module could link against.
 _SKIPPED_TYPES = frozenset("UNnw-?")
@@ -203,6 +210,11 @@ class SymbolTable:
             return None
         return sym
 
+    def exact(self, name: str) -> KernelSymbol | None:
+        """The symbol of exactly this name (versions included), or None."""
+        entry = self._by_name.get(name)
+        return None if entry is None else self._symbol(entry)
+
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and self.lookup(name) is not None
 
@@ -233,6 +245,71 @@ class SymbolTable:
     def using_versions(self) -> bool:
         """True when the kernel exports ``Using_Versions`` (CONFIG_MODVERSIONS)."""
         return "Using_Versions" in self._by_name
+
+
+GPL_PREFIX = "GPLONLY_"  # 2.4's EXPORT_SYMBOL_GPL names carry it in the kernel's table
+
+
+@dataclass(frozen=True)
+class VersionRule:
+    """modutils 2.4's symbol-version rule for one module against one kernel.
+
+    insmod compared the module's checksum setting (``using_checksums`` in its
+    ``.modinfo``; CONFIG_MODVERSIONS builds put ``using_checksums=1`` there) with
+    the kernel's (the ``Using_Versions`` symbol in its table).  Only when they
+    differ did it compare names without the ``_R<crc>`` suffix (``ncv_strcmp``):
+    one side has no CRCs to compare.  When both use checksums, or neither does,
+    names must match exactly, CRC and all, so an interface change is not loaded.
+    """
+
+    module_checksums: bool
+    kernel_checksums: bool
+
+    @property
+    def ignores_versions(self) -> bool:
+        return self.module_checksums != self.kernel_checksums
+
+    def describe(self) -> str:
+        """The rule in effect, in words (for -v and for an unresolved-symbol error)."""
+        if self.ignores_versions:
+            who = "the module" if self.module_checksums else "the kernel"
+            return f"only {who} uses symbol checksums: _R<crc> suffixes are ignored"
+        both = (
+            "both the module and the kernel use"
+            if self.module_checksums
+            else "neither the module nor the kernel uses"
+        )
+        return (
+            f"{both} symbol checksums: names must match exactly "
+            "(modutils ignored _R<crc> only when the two differ)"
+        )
+
+
+def version_rule(using_checksums: str | None, table: SymbolTable) -> VersionRule:
+    """The rule for a module whose ``.modinfo`` says ``using_checksums`` (None: absent)."""
+    module = using_checksums is not None and _c_atoi(using_checksums) != 0
+    return VersionRule(module, table.using_versions)
+
+
+def _c_atoi(text: str) -> int:
+    """C's atoi: leading blanks, a sign, digits; 0 when there are none."""
+    m = re.match(r"\s*([+-]?\d+)", text)
+    return int(m.group(1)) if m else 0
+
+
+def resolve_symbol(
+    table: SymbolTable, name: str, rule: VersionRule, *, gpl_ok: bool = True
+) -> KernelSymbol | None:
+    """The kernel (or module) symbol a module's reference ``name`` binds: THE rule.
+
+    Versions follow ``rule``; a GPL-compatible module also sees ``GPLONLY_``
+    exports under their plain names, as modutils' add_symbols_from let it.
+    """
+    find = table.lookup if rule.ignores_versions else table.exact
+    sym = find(name)
+    if sym is None and gpl_ok:
+        sym = find(GPL_PREFIX + name)
+    return sym
 
 
 def _any_line_versioned(joined: str) -> bool:
@@ -332,7 +409,7 @@ def _parse_lines(text: str, source: str) -> tuple[SymbolTable, int, bool]:
         if len(fields) >= 2 and fields[-1].startswith("[") and fields[-1].endswith("]"):
             module = fields.pop()[1:-1] or None
         try:
-            if not _HEX.fullmatch(fields[0]):  # int() would take "-5", "0x1", "c0_10"
+            if not _HEX.fullmatch(fields[0]):  # int() would take "-5", "+1", "c0_10"
                 raise ValueError(fields[0])
             value = int(fields[0], 16)
         except (ValueError, IndexError):

@@ -19,9 +19,11 @@ from operator import and_, attrgetter, itemgetter, not_
 from typing import TYPE_CHECKING
 
 from . import header as module_header
-from .elf import ElfObject
+from .elf import ElfObject, Section
 from .elf import constants as C
 from .errors import KernelError, LoadError, UsageError
+from .ksymoops import ObjectTag
+from .ksymoops import symbols as ksymoops_symbols
 from .ksyms import SymbolTable
 from .layout import MODULE_INITDATA, ImageLayout, lay_out, loaded_sections
 from .reloc import PathCounts, Relocator, Strategy
@@ -131,6 +133,7 @@ def link(
     defer: Callable[[list[str]], Mapping[str, int]] | None = None,
     relocation: Strategy = Strategy.AUTO,
     path_counts: PathCounts | None = None,
+    ksymoops: ObjectTag | None = None,
 ) -> LinkedModule:
     """Link ``obj`` into an image; ``allocate(size)`` is called once and returns the base.
 
@@ -142,12 +145,15 @@ def link(
     sites using them come back in ``LinkedModule.deferred`` for the kernel.
     ``relocation`` picks the relocation implementations (:class:`reloc.Strategy`);
     ``path_counts``, when given, counts the sections each one applied.
+    ``ksymoops``: on the legacy path, add modutils' ksymoops symbols (for this
+    object) to the module's exports (:mod:`insmod_py.ksymoops`).
     """
     header_kind = choose_header(obj, header)
     binding = bind(obj, table, gpl_ok=gpl_ok, defer_missing=defer is not None)
     traps = defer(binding.deferred_names) if defer is not None and binding.deferred else {}
     name_bytes, args_bytes = name.encode(), args.encode()
-    plan = _plan(obj, binding, header_kind, name_bytes, args_bytes, params, export_all)
+    oops = _ksymoops_plan(obj, name, ksymoops if header_kind == "legacy" else None)
+    plan = _plan(obj, binding, header_kind, name_bytes, args_bytes, params, export_all, oops)
     layout = plan.layout
     base = allocate(layout.size)
     _check_base(obj, layout, base)
@@ -163,7 +169,14 @@ def link(
     sites = _relocate(obj, layout, relocator, binding.deferred)
     _write_params(image, obj, layout, base, values, params)
     export_values = list(map(values.__getitem__, plan.export_indexes))
-    module_header.write_exports(image, obj.word_size, layout, base, export_values, plan.exports)
+    oops_symbols = [(base + layout.section_offset.get(i, 0), n) for n, i in oops.symbols]
+    copied = None
+    if oops.own_table is not None:
+        copied = (layout.section_offset[oops.own_table.index], oops.own_table.size)
+    module_header.write_exports(
+        image, obj.word_size, layout, base, export_values + [v for v, _ in oops_symbols],
+        [*plan.exports, *oops.names], copied,
+    )  # fmt: skip
     bases = module_bases or {}
     deps = [bases.get(m, 0) for m in binding.used_modules]
     _complete_header(image, obj, header_kind, layout, base, values, deps, autoclean)
@@ -175,9 +188,32 @@ def link(
         deferred = DeferredRelocs(obj.machine, obj.arch.rela, tuple(sites), gpl_ok, deps_limit)
     return LinkedModule(
         name, base, image, layout, header_kind,
-        LazyMap(lambda: _symbol_map(obj, values, layout)), binding.used_modules,
-        lambda: _image_info(obj, layout, base, values), deferred, plan.exports,
+        LazyMap(lambda: {**_symbol_map(obj, values, layout), **{n: v for v, n in oops_symbols}}),
+        binding.used_modules,
+        lambda: _image_info(obj, layout, base, values, oops_symbols), deferred, plan.exports,
     )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class _Ksymoops:
+    """The ksymoops symbols a legacy image exports, and where their entries go."""
+
+    symbols: list[tuple[str, int | None]]  # name, section index (None: the module start)
+    own_table: Section | None  # the module's loaded __ksymtab they join (modutils' use_ksymtab)
+
+    @property
+    def names(self) -> list[str]:
+        return [n for n, _ in self.symbols]
+
+
+def _ksymoops_plan(obj: ElfObject, name: str, tag: ObjectTag | None) -> _Ksymoops:
+    """Without a ``__ksymtab`` they join the export-all table (or make one with -x)."""
+    if tag is None:
+        return _Ksymoops([], None)
+    loaded = {s.index for s in loaded_sections(obj)}
+    own = obj.section_by_name("__ksymtab")
+    own_table = own if own is not None and own.index in loaded else None
+    return _Ksymoops(ksymoops_symbols(obj, name, tag, loaded), own_table)
 
 
 @dataclass(frozen=True)
@@ -198,6 +234,7 @@ def _plan(
     args_bytes: bytes,
     params: Sequence[Assignment],
     export_all: bool,
+    oops: _Ksymoops,
 ) -> _Plan:
     """Lay the image out: the object's sections plus what the loader adds (the legacy
     ``struct module``, parameter strings, .kmodtab, an export-all table)."""
@@ -213,7 +250,8 @@ def _plan(
         export_indexes, export_names = module_header.export_all_symbols(
             obj, loaded, binding.kernel.keys()
         )
-        extras += module_header.export_pieces(word, export_names)
+    leading = oops.own_table.size if oops.own_table is not None else 0
+    extras += module_header.export_pieces(word, export_names + oops.names, leading)
     struct_module = module_header.struct_module_piece(word) if header_kind == "legacy" else None
     layout = lay_out(obj, name_bytes, args_bytes, struct_module=struct_module, extras=extras)
     return _Plan(layout, export_indexes, tuple(export_names), spare)
@@ -406,7 +444,13 @@ def _symbol_map(
     return result
 
 
-def _image_info(obj: ElfObject, layout: ImageLayout, base: int, values: list[int]) -> ImageInfo:
+def _image_info(
+    obj: ElfObject,
+    layout: ImageLayout,
+    base: int,
+    values: list[int],
+    extra: Sequence[tuple[int, str]] = (),
+) -> ImageInfo:
     from .backends.base import ImageInfo, Region
 
     regions = []
@@ -422,7 +466,7 @@ def _image_info(obj: ElfObject, layout: ImageLayout, base: int, values: list[int
         regions.append(Region(base + piece.offset, piece.size, kind))
     placed = layout.section_offset
     names = obj.symbol_columns.names
-    symbols = sorted({(values[i], names[i]) for i in _named(obj, placed.__contains__)})
+    symbols = sorted({(values[i], names[i]) for i in _named(obj, placed.__contains__)} | {*extra})
     return ImageInfo(tuple(regions), tuple(symbols))
 
 
@@ -440,12 +484,15 @@ def load(
     export_all: bool = False,
     defer_missing: bool = False,
     on_link: Callable[[LinkedModule], None] | None = None,
+    before_create: Callable[[], None] | None = None,
+    ksymoops: ObjectTag | None = None,
 ) -> LinkedModule:
     """Link against the backend's kernel and hand the image over, as 2.4 insmod did.
 
     ``defer_missing`` needs a backend that keeps deferred relocations (the
     simulated kernel's ``trap_addresses``); ``on_link`` sees the image just
-    before ``init_module`` (for verbose output).
+    before ``init_module`` (for verbose output); ``before_create`` runs once the
+    symbols are bound, just before ``create_module`` (insmod records the taint there).
     """
     defer = getattr(backend, "trap_addresses", None) if defer_missing else None
     if defer_missing and defer is None:
@@ -460,6 +507,8 @@ def load(
 
     def allocate(size: int) -> int:
         nonlocal created
+        if before_create is not None:
+            before_create()
         base = backend.create_module(name, size)
         created = True
         return base
@@ -468,7 +517,7 @@ def load(
         linked = link(
             obj, table, allocate, name=name, args=args, header=header,
             module_bases=bases, autoclean=autoclean, params=params, gpl_ok=gpl_ok,
-            export_all=export_all, defer=defer,
+            export_all=export_all, defer=defer, ksymoops=ksymoops,
         )  # fmt: skip
         if on_link is not None:
             on_link(linked)

@@ -70,6 +70,51 @@ def read_modinfo(obj: ElfObject) -> ModInfo:
     return parse_modinfo(obj.contents(sec) if sec is not None else b"")
 
 
+# A kernel version as modutils' get_module_version read it: "a.b.c", anything after c ignored.
+_VERSION = re.compile(r"(\d*)\.(\d*)\.(\d+)")
+# 2.0-style modules had no .modinfo: the version was a string these symbols pointed at.
+_VERSION_SYMBOLS = ("kernel_version", "__module_kernel_version")
+
+
+def compiled_for(obj: ElfObject, info: ModInfo) -> tuple[str, int] | None:
+    """(version string, ``a << 16 | b << 8 | c``) of the kernel the module was built for.
+
+    modutils 2.4's ``get_module_version``: ``.modinfo``'s ``kernel_version``,
+    else the string a ``kernel_version`` (or ``__module_kernel_version``)
+    symbol points at; None when neither gives "a.b.c" (insmod then refused the
+    module, ``-f`` or not).  Not modutils: a 2.6+ module's ``vermagic`` (its first
+    word) also counts, so such a module can still be linked with ``-n``.  The number
+    is what the ksymoops symbol's ``_V`` shows.
+    """
+    text = info.get("kernel_version")
+    vermagic = info.get("vermagic")
+    if text is None and vermagic:
+        # 2.6+ modules: modutils 2.4 never saw one; the release is vermagic's first word
+        text = vermagic.split(" ", 1)[0]
+    if text is None:
+        text = _version_symbol_string(obj)
+    m = _VERSION.match(text) if text is not None else None
+    if text is None or m is None:
+        return None
+    a, b, c = (int(g or "0") for g in m.groups())
+    return text, (a << 16 | b << 8 | c) & 0xFFFFFFFF
+
+
+def _version_symbol_string(obj: ElfObject) -> str | None:
+    """The NUL-terminated string a 2.0-style version symbol points at, if there is one."""
+    by_name = {s.name: s for s in obj.symbols if s.name in _VERSION_SYMBOLS}
+    for name in _VERSION_SYMBOLS:
+        sym = by_name.get(name)
+        if sym is None or not 0 < sym.shndx < len(obj.sections):
+            continue
+        sec = obj.sections[sym.shndx]
+        if sec.nobits:
+            continue
+        data = obj.contents(sec)[sym.value :]
+        return data.split(b"\0", 1)[0].decode("ascii", "replace")
+    return None
+
+
 # -- how modutils' modinfo showed it --------------------------------------------------------
 
 # modinfo's default format (modutils 2.4, plus the license line later versions added)

@@ -156,14 +156,21 @@ def parse_parameters(
 
 
 def split_arguments(
-    args: Sequence[str], declared: Mapping[str, str], word_size: int
+    args: Sequence[str], declared: Mapping[str, str], word_size: int, *, raw_ok: bool = True
 ) -> tuple[str, list[Assignment]]:
     """The raw ``__module_args`` string, and the parameter values if the module declares any.
 
-    A module without MODULE_PARM gets only the string (Zippel's interface); one
-    with MODULE_PARM gets both, and every argument must then be a parameter.
+    A module without MODULE_PARM that reads ``__module_args`` (``raw_ok``) gets only
+    the string (Zippel's interface); one with MODULE_PARM gets both, and every
+    argument must then be a parameter.  A module with neither has no use for an
+    argument: each is an invalid parameter, as modutils said when .modinfo had no
+    ``parm_`` entry for it.
     """
     raw = " ".join(args)
+    if not declared and not raw_ok and args:
+        names = [arg.partition("=")[0] for arg in args]
+        noun = "parameter" if len(names) == 1 else "parameters"
+        raise UsageError(f"invalid {noun} {', '.join(names)} (the module declares no MODULE_PARM)")
     if not declared:
         return raw, []
     return raw, parse_parameters(args, declared, word_size)

@@ -28,14 +28,14 @@ from .elf import ElfObject
 from .elf import constants as C
 from .elf.reader import SymbolColumns
 from .errors import SymbolError
-from .ksyms import KernelSymbol, SymbolTable
-from .layout import ImageLayout
+from .ksyms import GPL_PREFIX as GPL_PREFIX  # where the simulated kernel imports it from
+from .ksyms import KernelSymbol, SymbolTable, VersionRule, resolve_symbol, version_rule
+from .layout import ImageLayout, loaded_sections
 
 THIS_MODULE = "__this_module"
 MODULE_NAME = "__module_name"
 MODULE_ARGS = "__module_args"
 SPECIALS = frozenset((THIS_MODULE, MODULE_NAME, MODULE_ARGS))
-GPL_PREFIX = "GPLONLY_"
 
 
 @dataclass(frozen=True)
@@ -52,21 +52,31 @@ class Binding:
         return sorted(set(self.deferred.values()))
 
 
-def _lookup(table: SymbolTable, name: str, gpl_ok: bool) -> KernelSymbol | None:
-    sym = table.lookup(name)
-    if sym is None and gpl_ok:  # EXPORT_SYMBOL_GPL names carry a prefix in 2.4
-        sym = table.lookup(GPL_PREFIX + name)
-    return sym
+def module_version_rule(obj: ElfObject, table: SymbolTable) -> VersionRule:
+    """modutils' version rule for ``obj`` (its ``.modinfo`` ``using_checksums``) and ``table``."""
+    from .modinfo import read_modinfo
+
+    return version_rule(read_modinfo(obj).get("using_checksums"), table)
 
 
 def bind(
-    obj: ElfObject, table: SymbolTable, *, gpl_ok: bool = True, defer_missing: bool = False
+    obj: ElfObject,
+    table: SymbolTable,
+    *,
+    gpl_ok: bool = True,
+    defer_missing: bool = False,
+    versions: VersionRule | None = None,
 ) -> Binding:
     """Resolve external references; raise one SymbolError naming all unresolved ones.
 
+    An undefined symbol that no relocation of a loaded section uses is not
+    needed, and not an error (see :func:`unreferenced_undefined`).
+
     With ``defer_missing`` the unresolved ones are returned in ``Binding.deferred``
-    instead (insmod --defer-missing: the kernel resolves them later).
+    instead (insmod --defer-missing: the kernel resolves them later).  ``versions``
+    defaults to the module's and the table's own settings (:func:`module_version_rule`).
     """
+    rule = versions if versions is not None else module_version_rule(obj, table)
     kernel: dict[int, KernelSymbol] = {}
     specials: dict[int, str] = {}
     used: dict[str, None] = {}
@@ -82,7 +92,7 @@ def bind(
         if name in SPECIALS:
             specials[index] = name
             continue
-        provider = _lookup(table, name, gpl_ok)
+        provider = resolve_symbol(table, name, rule, gpl_ok=gpl_ok)
         if provider is not None:
             kernel[index] = provider
             if provider.module:
@@ -91,6 +101,11 @@ def bind(
             deferred[index] = name
             if name not in missing:
                 missing.append(name)
+    if deferred:  # only now: a load that finds every symbol never scans the relocations
+        relocated = relocated_symbols(obj)
+        for index in [i for i in deferred if i not in relocated]:
+            del deferred[index]  # no relocation uses it: nothing needs its value
+        missing = [n for n in missing if n in deferred.values()]
     if "_GLOBAL_OFFSET_TABLE_" in missing:
         raise SymbolError(
             "position-independent code (needs _GLOBAL_OFFSET_TABLE_): a module has no GOT; "
@@ -99,8 +114,41 @@ def bind(
         )
     if missing and not defer_missing:
         noun = "symbol" if len(missing) == 1 else "symbols"
-        raise SymbolError(f"unresolved {noun} {', '.join(missing)}", file=obj.path)
+        text = f"unresolved {noun} {', '.join(missing)}"
+        if not rule.ignores_versions and any(
+            resolve_symbol(table, n, VersionRule(True, False), gpl_ok=gpl_ok) for n in missing
+        ):  # the versions rule, not a missing export, refused it: say which rule
+            text += f" ({rule.describe()})"
+        raise SymbolError(text, file=obj.path)
     return Binding(kernel, specials, tuple(used), deferred if defer_missing else {})
+
+
+def relocated_symbols(obj: ElfObject) -> set[int]:
+    """Indexes of the symbols some relocation of a loaded section uses."""
+    loaded = {sec.index for sec in loaded_sections(obj)}
+    used: set[int] = set()
+    for sec in obj.relocation_sections():
+        if obj.relocation_target(sec).index in loaded:
+            used.update(obj.relocations(sec).symbols)
+    return used
+
+
+def unreferenced_undefined(obj: ElfObject) -> list[str]:
+    """Undefined (not weak) names no relocation uses: a load never needs their value.
+
+    2.4's insmod refused any unresolved symbol, but it never met these: binutils
+    2.40's ``ld -r -e stext`` (the rule of 86 of the 2.4.37.11 tree's modules)
+    leaves an undefined ``stext`` that older ld did not emit.
+    """
+    cols = obj.symbol_columns
+    binds = cols.binds
+    candidates = [i for i in external_candidates(obj) if binds[i] == C.STB_GLOBAL]
+    undefined = [i for i in candidates if cols.shndx[i] == C.SHN_UNDEF]
+    if not undefined:
+        return []
+    used = relocated_symbols(obj)
+    names = cols.names_of([i for i in undefined if i not in used])
+    return [n for n in names if n and n not in SPECIALS]
 
 
 def symbol_values(

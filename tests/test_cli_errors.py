@@ -48,13 +48,16 @@ def run(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture(scope="module")
 def good_i386(tmp_path_factory: pytest.TempPathFactory) -> bytes:
-    return objects.compile_c(tmp_path_factory.mktemp("cli"), objects.SIMPLE_MODULE).read_bytes()
+    # it reads __module_args (Zippel's interface), so arguments without MODULE_PARM go there
+    reads_args = "extern char __module_args[];\nchar *args_seen = __module_args;\n"
+    source = objects.SIMPLE_MODULE + objects.KERNEL_VERSION + reads_args
+    return objects.compile_c(tmp_path_factory.mktemp("cli"), source).read_bytes()
 
 
 @pytest.fixture(scope="module")
 def small_x86_64(tmp_path_factory: pytest.TempPathFactory) -> bytes:
     tmp = tmp_path_factory.mktemp("cli64")
-    source = "int gvar = 1;\nint *addr(void) { return &gvar; }\n"
+    source = "int gvar = 1;\nint *addr(void) { return &gvar; }\n" + objects.KERNEL_VERSION
     return objects.compile_c(tmp, source, flags=objects.X86_64_SMALL_CFLAGS).read_bytes()
 
 
@@ -323,6 +326,7 @@ def test_good_dry_run_writes_image_and_json_map(tmp_path: Path, good_i386: bytes
 
 def test_map_sections_match_the_object(tmp_path: Path, good_i386: bytes) -> None:
     from insmod_py.elf import ElfObject
+    from insmod_py.layout import loaded_sections
 
     (tmp_path / "mod.o").write_bytes(good_i386)
     (tmp_path / "ksyms.txt").write_text(GOOD_KSYMS)
@@ -330,7 +334,11 @@ def test_map_sections_match_the_object(tmp_path: Path, good_i386: bytes) -> None
     assert proc.returncode == 0, proc.stderr
     doc = json.loads((tmp_path / "m.json").read_text())
     obj = ElfObject(good_i386)
-    alloc = {(s.index, s.name, s.size) for s in obj.sections if s.flags & C.SHF_ALLOC}
+    loaded = loaded_sections(obj)  # SHF_ALLOC less .modinfo, which modutils never loaded
+    alloc = {(s.index, s.name, s.size) for s in loaded}
+    assert ".modinfo" in {s.name for s in obj.sections if s.flags & C.SHF_ALLOC} - {
+        s.name for s in loaded
+    }
     assert {(s["index"], s["name"], s["size"]) for s in doc["sections"]} == alloc
     assert doc["base"] == 0x12340000  # modutils' dry-run default
 
@@ -346,6 +354,21 @@ def test_map_option_prints_a_table(tmp_path: Path, good_i386: bytes) -> None:
     assert any(line.startswith(".text ") for line in lines)
     assert "c0100000 printk" in lines
     assert any(line.endswith(" init_module") and line.startswith("c88") for line in lines)
+
+
+def test_map_section_column_never_runs_into_the_size(tmp_path: Path, good_i386: bytes) -> None:
+    """A piece name longer than the column ("__ksymtab (all globals)") is followed by a
+    space, so every section row still splits into name, size, address, alignment."""
+    (tmp_path / "mod.o").write_bytes(good_i386)
+    (tmp_path / "ksyms.txt").write_text(GOOD_KSYMS)
+    proc = run(["load", "-n", "--ksyms", "ksyms.txt", "--base", BASE, "-m", "mod.o"], tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    rows = proc.stdout.split("\n\nSymbols:")[0].splitlines()[1:]
+    assert any(row.startswith("__ksymtab (all globals) ") for row in rows)
+    for row in rows:
+        size, addr, align = row.rsplit(None, 3)[1:]
+        assert len(size) == 8 and int(size, 16) >= 0, row
+        assert int(addr, 16) >= int(BASE, 16) and align.startswith("2**"), row
 
 
 def test_same_input_gives_the_same_image(tmp_path: Path, good_i386: bytes) -> None:

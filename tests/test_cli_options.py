@@ -52,6 +52,17 @@ def test_force_loads_with_a_warning_and_taints_f(k: Pyinsmod, tmp_path: Path) ->
     assert k.lsmod().splitlines()[0].endswith("Tainted: GF")
 
 
+def test_module_without_kernel_version_is_refused_even_with_force(
+    k: Pyinsmod, tmp_path: Path
+) -> None:
+    """modutils refused it before looking at -f, in -n and -p as well."""
+    path = patched(k, tmp_path, "hello.o", b"kernel_version=", b"xernel_version=")
+    reason = f"pyinsmod: {path}: couldn't find the kernel version the module was compiled for"
+    for args in ([], ["-f"], ["-n"], ["-p"]):
+        assert k.fails(*args, path).startswith(reason), args
+    assert k.modules() == []
+
+
 def test_quiet_hides_the_warning(k: Pyinsmod, tmp_path: Path) -> None:
     proc = k.run("-f", "-q", old_kernel_module(k, tmp_path))
     assert proc.stderr == ""
@@ -104,6 +115,24 @@ def test_no_license_taints_too(k: Pyinsmod, tmp_path: Path) -> None:
     assert "Tainted: P" in k.lsmod()
 
 
+def test_taint_sticks_when_the_load_then_fails(k: Pyinsmod, tmp_path: Path) -> None:
+    """modutils wrote the taint before create_module: a non-GPL module whose init fails
+    leaves the kernel tainted."""
+    path = patched(k, tmp_path, "failinit.o", b"license=GPL\0", b"license=Foo\0")
+    assert "init_module" in k.fails("-q", path)
+    assert k.modules() == []
+    assert k.lsmod().splitlines()[0].endswith("Tainted: P ")
+
+
+def test_unresolved_symbols_stop_the_load_before_the_taint(k: Pyinsmod, tmp_path: Path) -> None:
+    """modutils checked the symbols (obj_check_undefineds) before it tainted."""
+    path = patched(k, tmp_path, "hello.o", b"license=GPL\0", b"license=Foo\0")
+    ksyms = tmp_path / "ksyms"
+    ksyms.write_text("c0100000 not_printk\n")
+    assert "unresolved symbol" in k.fails("--ksyms", str(ksyms), path)
+    assert "Not tainted" in k.lsmod()
+
+
 def test_dry_run_and_probe_do_not_taint(k: Pyinsmod, tmp_path: Path) -> None:
     path = patched(k, tmp_path, "hello.o", b"license=GPL\0", b"license=Foo\0")
     k.run("-p", path)
@@ -137,6 +166,30 @@ def test_probe_fails_on_version_mismatch(k: Pyinsmod, tmp_path: Path) -> None:
 def test_probe_fails_when_the_module_is_loaded(k: Pyinsmod) -> None:
     k.run(k.obj("hello.o"))
     assert k.fails("-p", k.obj("hello.o")).endswith("a module named hello already exists")
+
+
+def test_argument_to_a_module_without_module_parm_is_an_invalid_parameter(k: Pyinsmod) -> None:
+    """hello.o declares no MODULE_PARM and does not read __module_args."""
+    line = k.fails(k.obj("hello.o"), "param=5")
+    assert line == (
+        f"pyinsmod: {k.obj('hello.o')}: invalid parameter param "
+        "(the module declares no MODULE_PARM)"
+    )
+    assert k.modules() == []
+    k.run(k.obj("hello.o"))  # without arguments it loads
+    assert k.modules() == ["hello"]
+    # a prelinked module reads __module_args (Zippel's interface): its arguments go there
+    k.run(k.obj("hello.pre.o"), "-o", "prehello", "param=5")
+    assert sorted(k.modules()) == ["hello", "prehello"]
+
+
+def test_loading_a_module_twice_says_a_module_of_that_name_exists(k: Pyinsmod) -> None:
+    """EEXIST from create_module, in modutils' words (not "create_module: File exists")."""
+    k.run(k.obj("hello.o"))
+    assert (
+        k.fails(k.obj("hello.o"))
+        == f"pyinsmod: {k.obj('hello.o')}: a module named hello already exists"
+    )
 
 
 # -- -v --------------------------------------------------------------------------------------
@@ -182,10 +235,15 @@ def test_syslog_sends_messages_to_syslog_instead_of_stderr(k: Pyinsmod, tmp_path
 
 
 # -- -x / -X ---------------------------------------------------------------------------------
+def _exports(k: Pyinsmod, module: str) -> set[str]:
+    return {line.split()[1] for line in k.ksyms().splitlines() if f"[{module}]" in line}
+
+
 def test_module_without_ksymtab_exports_all_globals_by_default(k: Pyinsmod) -> None:
-    k.run(k.obj("hello.o"))
-    exported = {line.split()[1] for line in k.ksyms().splitlines() if "[hello]" in line}
-    assert exported == {"hello_count", "hello_whom", "hello_buf", "hello_ops", "hello_weak"}
+    k.run("-y", k.obj("hello.o"))  # -y: without the ksymoops symbols
+    assert _exports(k, "hello") == {
+        "hello_count", "hello_whom", "hello_buf", "hello_ops", "hello_weak"
+    }  # fmt: skip
 
 
 def test_capital_x_is_the_default(k: Pyinsmod) -> None:
@@ -193,8 +251,12 @@ def test_capital_x_is_the_default(k: Pyinsmod) -> None:
     assert "hello_count\t[hello]" in k.ksyms()
 
 
-def test_noexport_exports_nothing(k: Pyinsmod) -> None:
+def test_noexport_exports_nothing_but_the_ksymoops_symbols(k: Pyinsmod) -> None:
     k.run("-x", k.obj("hello.o"))
+    assert {n for n in _exports(k, "hello") if not n.startswith("__insmod_hello_")} == set()
+    assert _exports(k, "hello")  # modutils still made a __ksymtab for the ksymoops symbols
+    k.run("rmmod", "hello")
+    k.run("-x", "-y", k.obj("hello.o"))
     assert "[hello]" not in k.ksyms()
 
 
@@ -214,8 +276,8 @@ def test_prelinked_module_exports_exactly_its_ksymtab(k: Pyinsmod, flag: str) ->
 
 
 def test_module_with_ksymtab_exports_exactly_it_on_the_legacy_path(k: Pyinsmod) -> None:
-    k.run(k.obj("exporter.o"))
-    exported = sorted(line.split()[1] for line in k.ksyms().splitlines() if "[exporter]" in line)
+    k.run("-y", k.obj("exporter.o"))
+    exported = sorted(_exports(k, "exporter"))
     assert exported == ["GPLONLY_exporter_gpl_twice", "exporter_add", "exporter_value"]
 
 
@@ -238,7 +300,7 @@ def test_lock_treats_an_existing_module_as_a_simultaneous_load(k: Pyinsmod) -> N
     k.run(k.obj("hello.o"))
     k.run("-L", k.obj("hello.o"))  # modutils: exit 0, the other insmod did it
     line = k.fails(k.obj("hello.o"))
-    assert "create_module: File exists" in line
+    assert line.endswith("a module named hello already exists")
 
 
 def test_lock_on_a_missing_file_is_one_line(k: Pyinsmod) -> None:

@@ -72,7 +72,10 @@ def test_user_without_exporter_lists_every_unresolved_symbol(kernel: Pyinsmod) -
 
 def test_failing_init_reports_errno_and_leaves_nothing(kernel: Pyinsmod) -> None:
     line = kernel.fails(kernel.obj("failinit.o"))
-    assert line.endswith("failinit.o: init_module: Device or resource busy")
+    assert line.endswith(
+        "failinit.o: init_module: Device or resource busy "
+        "(the module's own init_module returned -16 (-EBUSY))"
+    )
     assert "<4>failinit: refusing to load" in kernel.dmesg()
     assert "failinit" not in kernel.lsmod()
 

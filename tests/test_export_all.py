@@ -30,13 +30,15 @@ BASES = objects.MODULE_BASES
 
 def reference(obj: ElfObject, overridden: set[int]) -> list[tuple[int, str]]:
     """The rule, one symbol at a time: the first definition of each global name in a
-    loaded section (or ABS/COMMON), in index order, minus hidden and overridden ones."""
+    loaded section (or ABS/COMMON) or weak undefined one (absolute 0, as modutils'
+    obj_check_undefineds made it), in index order, minus hidden and overridden ones."""
     loaded = {s.index for s in loaded_sections(obj)}
     seen = {"", *header.NEVER_EXPORTED}
     out = []
     for sym in obj.symbols[1:]:
         placed = sym.shndx in loaded or sym.shndx in (C.SHN_ABS, C.SHN_COMMON)
-        if sym.shndx == C.SHN_UNDEF or not placed or sym.bind == C.STB_LOCAL:
+        weak_undefined = sym.shndx == C.SHN_UNDEF and sym.bind == C.STB_WEAK
+        if not (placed or weak_undefined) or sym.bind == C.STB_LOCAL:
             continue
         if sym.type in (C.STT_SECTION, C.STT_FILE) or sym.name in seen:
             continue
@@ -112,3 +114,40 @@ def test_the_linked_table_points_at_each_symbol_and_its_name(built: Path, arch: 
         assert value == linked.symbols[name]
         start = pointer - base
         assert linked.image[start : linked.image.index(0, start)].decode() == name
+
+
+WEAK_HOOK = """
+extern void maybe_hook(void) __attribute__((weak));
+int shared_counter = 1;
+int helper(void) { if (maybe_hook) maybe_hook(); return shared_counter; }
+int init_module(void) { return helper(); }
+void cleanup_module(void) {}
+"""
+
+
+@pytest.mark.parametrize("target", objects.TARGETS, ids=lambda t: t.name)
+def test_a_weak_reference_nobody_provides_is_exported_as_absolute_zero(
+    tmp_path: Path, target: objects.Target
+) -> None:
+    """modutils' obj_check_undefineds made an unresolved weak symbol SHN_ABS, value 0,
+    and the export-all table then listed it: 3 exports here, not 2.  When the kernel
+    provides the name, the module uses the kernel's and exports nothing under it."""
+    path = objects.compile_c(tmp_path, WEAK_HOOK, name="weak", flags=target.flags())
+    obj = read_object(str(path))
+    base = target.module(0)
+    linked = link(obj, SymbolTable(), lambda size: base, name="weak", export_all=True)
+    assert sorted(linked.exported) == ["helper", "maybe_hook", "shared_counter"]
+    assert ours(obj, set()) == reference(obj, set())
+    word = obj.word_size
+    at = linked.layout.extra_offset[header.EXPORTS]
+    fmt = "<II" if word == 4 else "<QQ"
+    values = {
+        name: struct.unpack_from(fmt, linked.image, at + 2 * word * i)[0]
+        for i, name in enumerate(linked.exported)
+    }
+    assert values["maybe_hook"] == 0
+    assert values["helper"] == linked.symbols["helper"] != 0
+
+    kernel = SymbolTable([KernelSymbol("maybe_hook", target.kernel(0x40))])
+    provided = link(obj, kernel, lambda size: base, name="weak", export_all=True)
+    assert sorted(provided.exported) == ["helper", "shared_counter"]

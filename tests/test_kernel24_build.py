@@ -17,8 +17,9 @@ from pathlib import Path
 import pytest
 from elftools.elf.elffile import ELFFile
 
+from insmod_py import arch as arches
 from insmod_py import kernel24
-from insmod_py.kernel24 import cache, machines
+from insmod_py.kernel24 import cache
 from insmod_py.kernel24.source import VERSION
 
 REPO = Path(__file__).resolve().parents[1]
@@ -152,7 +153,7 @@ def pristine(tmp_path_factory) -> Path:
 
 @pytest.mark.parametrize("arch", kernel24.ARCHES)
 def test_patches_apply_exactly_to_the_pristine_source(arch, pristine, tmp_path):
-    machine = machines.MACHINES[arch]
+    machine = arches.by_name(arch)
     patches = [cache.PATCH_DIR / p for p in cache.variant_patches(machine, "patched")]
     tree = tmp_path / "linux"
     shutil.copytree(pristine, tree)
@@ -169,12 +170,12 @@ def test_patches_apply_exactly_to_the_pristine_source(arch, pristine, tmp_path):
 
 
 def test_every_patch_is_used_by_some_build():
-    used = {p for m in machines.MACHINES.values() for p in cache.variant_patches(m, "patched")}
+    used = {p for m in arches.MACHINES for p in cache.variant_patches(m, "patched")}
     assert used == {p.name for p in ALL_PATCHES}
 
 
 def test_cache_key_follows_config_patches_and_variant(tmp_path, monkeypatch):
-    m = machines.MACHINES["i386"]
+    m = arches.by_name("i386")
     sha = "0" * 64
     base = cache.key(m, "unpatched", sha)
     assert cache.key(m, "unpatched", sha) == base
@@ -297,3 +298,19 @@ def test_stale_scratch_trees_are_removed_under_the_lock(tmp_path):
         cache.remove_stale_builds(tmp_path, "i386")
     assert not (tmp_path / ".build-i386-abc").exists()
     assert (tmp_path / ".build-x86_64-def").exists()  # another arch's builder may be running
+
+
+def test_prune_removes_only_entries_of_older_keys(tmp_path, monkeypatch):
+    monkeypatch.setenv("PYINSMOD_CACHE", str(tmp_path))
+    root = kernel24.cache_root()
+    sha = kernel24.source_tarball().sha256
+    current = cache.entry_dir(
+        root, "i386", "patched", cache.key(arches.by_name("i386"), "patched", sha)
+    )
+    old = root / "x86_64-unpatched-0123456789abcdef"
+    foreign = root / "i386-allmod-0123456789abcdef"  # another tool's directory
+    for d in (current, old, foreign):
+        d.mkdir(parents=True)
+        (d / "build.json").write_text("{}")
+    assert kernel24.prune() == [old]
+    assert current.is_dir() and foreign.is_dir() and not old.exists()

@@ -232,7 +232,7 @@ def test_empty_text_gives_an_empty_table() -> None:
         ("K+0 TT printk", 2),  # type must be one letter
         ("zzzzzzzz printk", 2),
         ("-5 printk", 2),  # int() would take a sign
-        ("0xK+0 printk", 2),  # ... or a 0x prefix
+        ("0x printk", 2),  # a 0x prefix needs digits after it
         ("K_+0 printk", 2),  # ... or underscores
     ],
 )
@@ -244,6 +244,15 @@ def test_garbage_line_is_refused_with_its_line_number(arch: Arch, line: str, lin
     assert text.startswith(f"syms.txt: line {lineno}: not a symbol line: ")
     assert repr(line)[:20] in text
     assert "\n" not in text
+
+
+def test_addresses_with_a_0x_prefix_are_read_as_hex(arch: Arch) -> None:
+    """Many symbol dumps write "0xc0100000 printk"; modutils' own files never did, but
+    refusing them made users edit the file by hand."""
+    table = arch.parse("0xK+0 T printk\n0XK+10 kfree\nK+20 kmalloc\n")
+    assert table.lookup("printk").value == arch.k(0)
+    assert table.lookup("kfree").value == arch.k(0x10)
+    assert table.lookup("kmalloc").value == arch.k(0x20)
 
 
 def test_garbage_line_number_counts_blank_and_comment_lines(arch: Arch) -> None:

@@ -5,9 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from support import objects
 from support.clirun import Pyinsmod
 
-from insmod_py.modinfo import describe_parameter, format_query, parse_modinfo
+from insmod_py.elf import read_object
+from insmod_py.modinfo import (
+    compiled_for,
+    describe_parameter,
+    format_query,
+    parse_modinfo,
+    read_modinfo,
+)
 
 
 @pytest.fixture
@@ -138,3 +146,29 @@ def test_describe_parameter_matches_modutils(spec: str, desc: str | None, expect
 def test_format_query_quotes_multi_line_fields_and_takes_escapes() -> None:
     info = parse_modinfo(b"author=A\nB\0license=GPL\0")
     assert format_query(info, r"%a\t%l\n", "f.o") == '"A\n  B"\tGPL\n'
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        # a 2.4 module: .modinfo's kernel_version; "2.4.37.11" counts as 2.4.37
+        (objects.KERNEL_VERSION.replace("2.4.20", "2.4.37.11"), ("2.4.37.11", 0x020425)),
+        # a 2.0-style module: no .modinfo, a kernel_version string in .data
+        ('char kernel_version[] = "2.0.36";\n', ("2.0.36", 0x020024)),
+        # a 2.6+ module (not modutils): vermagic's first word
+        (
+            'static const char v[] __attribute__((section(".modinfo"), used)) =\n'
+            '    "vermagic=6.1.0-50-686 SMP mod_unload";\n',
+            ("6.1.0-50-686", 0x060100),
+        ),
+        ("int nothing;\n", None),
+        # .modinfo's string is not "a.b.c": modutils' get_module_version gave -1
+        (objects.KERNEL_VERSION.replace("2.4.20", "2.4-pre"), None),
+    ],
+)
+def test_compiled_for_reads_the_version_as_modutils_did(
+    tmp_path: Path, source: str, expected: tuple[str, int] | None
+) -> None:
+    obj = read_object(str(objects.compile_c(tmp_path, source)))
+    info = read_modinfo(obj)
+    assert compiled_for(obj, info) == expected

@@ -170,6 +170,17 @@ def test_module_without_module_parm_gets_only_the_raw_string() -> None:
     assert split_arguments(("x=1", "anything"), {}, 4) == ("x=1 anything", [])
 
 
+def test_module_without_module_parm_or_module_args_refuses_every_argument() -> None:
+    """Nothing would read them: modutils called each an invalid parameter (exit 1)."""
+    with pytest.raises(UsageError) as err:
+        split_arguments(("param=5", "other"), {}, 4, raw_ok=False)
+    assert str(err.value) == (
+        "invalid parameters param, other (the module declares no MODULE_PARM)"
+    )
+    assert err.value.exit_code == 1
+    assert split_arguments((), {}, 4, raw_ok=False) == ("", [])
+
+
 def test_module_with_module_parm_gets_both() -> None:
     raw, params = split_arguments(("i=5", "b"), DECLARED, 4)
     assert raw == "i=5 b" and [p.name for p in params] == ["i", "b"]

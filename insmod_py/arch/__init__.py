@@ -8,7 +8,7 @@ and the struct definitions (``modstruct.py``) is a field here, looked up by ELF
 from __future__ import annotations
 
 from .i386 import MACHINE as I386
-from .machine import PAGE, Emulator, Machine, SimKernelMap, VaList
+from .machine import PAGE, Emulator, Kernel24Recipe, Machine, SimKernelMap, VaList
 from .x86_64 import MACHINE as X86_64
 
 MACHINES: tuple[Machine, ...] = (I386, X86_64)
@@ -19,8 +19,8 @@ _BY_NAME = {m.name: m for m in MACHINES}
 _BY_E_MACHINE = {m.e_machine: m for m in MACHINES}
 
 __all__ = [
-    "DEFAULT", "I386", "MACHINES", "NAMES", "PAGE", "X86_64", "Emulator", "Machine",
-    "SimKernelMap", "VaList", "by_e_machine", "by_name", "host",
+    "DEFAULT", "I386", "MACHINES", "NAMES", "PAGE", "X86_64", "Emulator", "Kernel24Recipe",
+    "Machine", "SimKernelMap", "VaList", "by_e_machine", "by_name", "host",
 ]  # fmt: skip
 
 

@@ -1,6 +1,6 @@
 """i386 (EM_386): ELFCLASS32, SHT_REL, 4-byte words, the 2.4 kernel at 0xC0000000."""
 
-from .machine import Emulator, Machine, SimKernelMap, VaList
+from .machine import KERNEL24_CFLAGS, Emulator, Kernel24Recipe, Machine, SimKernelMap, VaList
 
 WORD = 4
 
@@ -56,5 +56,12 @@ MACHINE = Machine(
         wide_registers=("eax", "edx"),
         aux_return="edx",
         saved_registers=("eax", "ebx", "ecx", "edx", "esi", "edi", "ebp", "esp", "eip", "eflags"),
+    ),
+    kernel24=Kernel24Recipe(
+        # the host is x86_64: -m32 / --32 (2.4's arch Makefile adds ld's -m elf_i386)
+        cflags=("-m32", *KERNEL24_CFLAGS),
+        asflags=("--32",),
+        patches=("gcc12-compiler.patch", "i386-asmlinkage.patch"),
+        bzimage="arch/i386/boot/bzImage",
     ),
 )

@@ -92,6 +92,49 @@ class Emulator:
         return self.pc.upper()
 
 
+# gcc flags that make a modern gcc (Debian bookworm's gcc-12) build the real 2.4.37.11
+# kernel correctly, on every machine (see Kernel24Recipe):
+#   -std=gnu89                 2.4's C: old "extern inline", implicit int...
+#   -fno-pie -fno-pic          Debian's gcc defaults to PIE; the kernel is absolute code.
+#   -fno-stack-protector       no __stack_chk_fail / canary segment in 2.4.
+#   -fcf-protection=none       no endbr / .note.gnu.property (CET) in 2.4.
+#   -fcommon                   gcc >= 10 defaults to -fno-common; 2.4 has tentative
+#                              definitions in headers (its own -fno-common, given later on
+#                              the command line, wins for the objects that ask for it).
+#   -fno-strict-aliasing       as 2.4's Makefile, for every object (boot code too).
+#   -fno-asynchronous-unwind-tables -fno-unwind-tables   no .eh_frame (2.4 has no unwinder).
+#   -fno-delete-null-pointer-checks   2.4 dereferences NULL on purpose in places.
+#   -fno-tree-loop-distribute-patterns   gcc otherwise turns a loop in fs/ext2/balloc.c
+#                              into a memmove call that i386 2.4 has no out-of-line copy of.
+#   -Wno-error -w              2.4 predates gcc-12's warnings; none of them is an error.
+KERNEL24_CFLAGS: tuple[str, ...] = (
+    "-std=gnu89",
+    "-fno-pie",
+    "-fno-pic",
+    "-fno-stack-protector",
+    "-fcommon",
+    "-fno-strict-aliasing",
+    "-fno-asynchronous-unwind-tables",
+    "-fno-unwind-tables",
+    "-fcf-protection=none",
+    "-fno-delete-null-pointer-checks",
+    "-fno-tree-loop-distribute-patterns",
+    "-Wno-error",
+    "-w",
+)
+
+
+@dataclass(frozen=True)
+class Kernel24Recipe:
+    """How ``insmod_py.kernel24`` builds the real 2.4.37.11 kernel for this machine with the
+    host's gcc and binutils (the kernel's ``ARCH=`` is the machine's name)."""
+
+    cflags: tuple[str, ...]  # the compiler wrapper's flags, before the kernel's own
+    asflags: tuple[str, ...]  # the assembler wrapper's flags
+    patches: tuple[str, ...]  # kernel24/patches/*.patch for this machine, in order
+    bzimage: str  # where the build leaves bzImage, relative to the tree
+
+
 @dataclass(frozen=True)
 class Machine:
     """One architecture, as every layer of the loader sees it."""
@@ -117,6 +160,9 @@ class Machine:
 
     # -- the emulator
     emulator: Emulator
+
+    # -- the real 2.4.37.11 kernel (insmod_py.kernel24)
+    kernel24: Kernel24Recipe
 
     # -- a real 2.4 kernel under qemu: not used yet, filled in by the backend that boots one
     qemu_binary: str | None = None  # e.g. qemu-system-i386

@@ -1,6 +1,6 @@
 """x86_64 (EM_X86_64): ELFCLASS64, SHT_RELA, 8-byte words, -mcmodel=kernel modules."""
 
-from .machine import Emulator, Machine, SimKernelMap, VaList
+from .machine import KERNEL24_CFLAGS, Emulator, Kernel24Recipe, Machine, SimKernelMap, VaList
 
 WORD = 8
 
@@ -63,5 +63,19 @@ MACHINE = Machine(
             *("rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rbp", "rsp", "rip", "rflags"),
             *(f"r{i}" for i in range(8, 16)),
         ),
+    ),
+    kernel24=Kernel24Recipe(
+        # -fno-strict-overflow: vsnprintf's "end < buf - 1" wrap check is pointer-overflow
+        #   UB that gcc-12 deletes; sprintf then writes far past its buffer and pid 1 oopses.
+        # -mno-sse...: kernel code must not touch the FPU/SSE registers, which 2.4's
+        #   Makefile does not forbid to gcc-12's vectoriser.
+        cflags=(
+            *KERNEL24_CFLAGS,
+            "-fno-strict-overflow",
+            *("-mno-sse", "-mno-mmx", "-mno-sse2", "-mno-3dnow", "-mno-avx"),
+        ),
+        asflags=(),
+        patches=("gcc12-compiler.patch", "x86_64-gcc12-boot.patch"),
+        bzimage="arch/x86_64/boot/bzImage",
     ),
 )

@@ -9,20 +9,23 @@ module's ``struct module_new`` header.  :func:`find_kernel` only looks in the ca
 from __future__ import annotations
 
 import json
+import re
+import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..arch import NAMES as ARCHES
+from ..arch import Machine, by_name
 from . import cache
 from .build import INCLUDE_PLACEHOLDER, MANIFEST, Log, build_variants
-from .machines import ARCHES, MACHINES, KernelMachine
 from .source import VERSION, Kernel24Error, Source, download, locate
 
 VARIANTS = cache.VARIANTS
 
 __all__ = [
     "ARCHES", "VARIANTS", "VERSION", "Kernel24Error", "KernelBuild", "build_kernel",
-    "cache_root", "find_kernel", "source_tarball",
+    "cache_root", "find_kernel", "prune", "source_tarball",
 ]  # fmt: skip
 
 cache_root = cache.cache_root
@@ -73,16 +76,16 @@ class KernelBuild:
         )
 
 
-def _machine(arch: str, variant: str) -> KernelMachine:
-    if arch not in MACHINES:
+def _machine(arch: str, variant: str) -> Machine:
+    if arch not in ARCHES:
         raise Kernel24Error(f"unknown architecture {arch!r} (one of: {', '.join(ARCHES)})")
     if variant not in VARIANTS:
         raise Kernel24Error(f"unknown kernel variant {variant!r} (one of: {', '.join(VARIANTS)})")
-    return MACHINES[arch]
+    return by_name(arch)
 
 
-def _find(machine: KernelMachine, variant: str, src: Source, root: Path) -> KernelBuild | None:
-    entry = cache.entry_dir(root, machine.arch, variant, cache.key(machine, variant, src.sha256))
+def _find(machine: Machine, variant: str, src: Source, root: Path) -> KernelBuild | None:
+    entry = cache.entry_dir(root, machine.name, variant, cache.key(machine, variant, src.sha256))
     return KernelBuild.load(entry) if (entry / MANIFEST).is_file() else None
 
 
@@ -131,3 +134,26 @@ def build_kernel(
     if result is None:  # pragma: no cover - build_variants installs it or raises
         raise Kernel24Error(f"{arch} {variant}: the build left no cache entry")
     return result
+
+
+def prune(*, source: Path | None = None) -> list[Path]:
+    """Remove this cache's entries that no current build uses (older keys); return them.
+
+    Without a tarball at hand the current keys are unknown, and nothing is removed.
+    """
+    root = cache_root()
+    src = locate(source, _download_dir(root))
+    if src is None or not root.is_dir():
+        return []
+    removed = []
+    for arch in ARCHES:
+        machine = by_name(arch)
+        keep = {cache.entry_dir(root, arch, v, cache.key(machine, v, src.sha256)) for v in VARIANTS}
+        entry_name = re.compile(rf"{re.escape(arch)}-({'|'.join(VARIANTS)})-[0-9a-f]{{16}}")
+        with cache.arch_lock(root, arch):
+            for entry in sorted(root.iterdir()):
+                ours = entry_name.fullmatch(entry.name) and (entry / MANIFEST).is_file()
+                if ours and entry not in keep:
+                    shutil.rmtree(entry)
+                    removed.append(entry)
+    return removed

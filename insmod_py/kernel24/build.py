@@ -18,8 +18,8 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from ..arch import Machine
 from . import cache
-from .machines import KernelMachine
 from .source import VERSION, Kernel24Error, Source, extract
 
 Log = Callable[[str], None]
@@ -36,7 +36,7 @@ _OLDCONFIG_ANSWERS = "\n" * 4000  # `yes ""`: every question (there should be no
 class Tree:
     """A configured 2.4 source tree and the make command for it."""
 
-    def __init__(self, machine: KernelMachine, root: Path, wrappers: Path) -> None:
+    def __init__(self, machine: Machine, root: Path, wrappers: Path) -> None:
         self.machine = machine
         self.root = root
         self.wrappers = wrappers
@@ -46,7 +46,7 @@ class Tree:
 
     def make(self, step: str, *targets: str, parallel: bool = True, stdin: str = "") -> str:
         """Run make; its output goes to logs/<step>.log; a failure names the log."""
-        cmd = ["make", f"ARCH={self.machine.arch}", f"CROSS_COMPILE={self.wrappers}/"]
+        cmd = ["make", f"ARCH={self.machine.name}", f"CROSS_COMPILE={self.wrappers}/"]
         if parallel:
             cmd.append(f"-j{self.jobs}")
         cmd += targets
@@ -64,12 +64,12 @@ class Tree:
         log_file.write_text(out)
         if proc.returncode != 0:
             # the scratch tree goes away: keep the log beside the cache entries
-            kept = self.root.parent.parent / f"failed-{self.machine.arch}-{step}.log"
+            kept = self.root.parent.parent / f"failed-{self.machine.name}-{step}.log"
             shutil.copyfile(log_file, kept)
             errors = [ln for ln in out.splitlines() if "error" in ln.lower() or "***" in ln]
             first = (errors or out.strip().splitlines() or ["no output"])[0].strip()
             raise Kernel24Error(
-                f"make {targets[0]} failed for {self.machine.arch}: {first} (log: {kept})"
+                f"make {targets[0]} failed for {self.machine.name}: {first} (log: {kept})"
             )
         return out
 
@@ -88,12 +88,12 @@ class Tree:
             )
 
 
-def write_wrappers(machine: KernelMachine, directory: Path) -> None:
+def write_wrappers(machine: Machine, directory: Path) -> None:
     """The CROSS_COMPILE prefix: gcc and as with the machine's flags, binutils unchanged."""
     directory.mkdir()
     scripts = {
-        "gcc": ("gcc", machine.cflags),
-        "as": ("as", machine.asflags),
+        "gcc": ("gcc", machine.kernel24.cflags),
+        "as": ("as", machine.kernel24.asflags),
         **{tool: (tool, ()) for tool in _PLAIN_TOOLS},
     }
     for name, (tool, flags) in scripts.items():
@@ -181,8 +181,8 @@ def module_cflags(tree: Tree, modules_log: str) -> list[str]:
                 continue
             else:
                 out.append(arg.replace(str(tree.root / "include"), INCLUDE_PLACEHOLDER))
-        return [*tree.machine.cflags, *out]
-    raise Kernel24Error(f"no module compile line in the {tree.machine.arch} modules build")
+        return [*tree.machine.kernel24.cflags, *out]
+    raise Kernel24Error(f"no module compile line in the {tree.machine.name} modules build")
 
 
 def _copy_includes(tree: Tree, dest: Path) -> None:
@@ -191,7 +191,7 @@ def _copy_includes(tree: Tree, dest: Path) -> None:
         if (src / name).is_dir():
             shutil.copytree(src / name, dest / name, symlinks=False)
     # asm -> asm-<arch>: resolved, so the entry stands alone
-    shutil.copytree(src / f"asm-{tree.machine.arch}", dest / "asm", symlinks=False)
+    shutil.copytree(src / f"asm-{tree.machine.name}", dest / "asm", symlinks=False)
 
 
 def _collect_modules(installed: Path, dest: Path) -> list[str]:
@@ -218,7 +218,7 @@ def collect(
     """Copy what an entry keeps out of the built tree into ``staging``."""
     staging.mkdir()
     r = tree.root
-    shutil.copy2(r / tree.machine.bzimage, staging / "bzImage")
+    shutil.copy2(r / tree.machine.kernel24.bzimage, staging / "bzImage")
     shutil.copy2(r / "System.map", staging / "System.map")
     shutil.copy2(r / "vmlinux", staging / "vmlinux")
     shutil.copy2(r / ".config", staging / "config")
@@ -229,7 +229,7 @@ def collect(
     modules = _collect_modules(installed, staging / "modules")
     manifest = {
         "version": VERSION,
-        "arch": tree.machine.arch,
+        "arch": tree.machine.name,
         "variant": variant,
         "key": key,
         "source_sha256": source.sha256,
@@ -243,7 +243,7 @@ def collect(
 
 
 def build_variants(
-    machine: KernelMachine,
+    machine: Machine,
     variants: Sequence[str],
     source: Source,
     root: Path,
@@ -253,13 +253,13 @@ def build_variants(
     order = [v for v in cache.VARIANTS if v in variants]
     installed: dict[str, Path] = {}
     root.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=f".build-{machine.arch}-", dir=root) as tmp_name:
+    with tempfile.TemporaryDirectory(prefix=f".build-{machine.name}-", dir=root) as tmp_name:
         tmp = Path(tmp_name)
         wrappers = tmp / "cc"
         write_wrappers(machine, wrappers)
         t0 = time.monotonic()
         tree = Tree(machine, extract(source, tmp / "linux"), wrappers)
-        log(f"{machine.arch}: unpacked {source.path.name} in {time.monotonic() - t0:.1f} s")
+        log(f"{machine.name}: unpacked {source.path.name} in {time.monotonic() - t0:.1f} s")
         first = order[0]
         for name in cache.variant_patches(machine, first):
             tree.patch(cache.PATCH_DIR / name)
@@ -280,9 +280,9 @@ def build_variants(
             collect(tree, staging, variant, key, source, cflags, modules_dir, seconds)
             if installed:
                 cache.share_identical_files(next(iter(installed.values())), staging)
-            final = cache.entry_dir(root, machine.arch, variant, key)
+            final = cache.entry_dir(root, machine.name, variant, key)
             cache.install(staging, final)
             installed[variant] = final
             how = "cold" if variant == first else "incremental"
-            log(f"{machine.arch} {variant}: built in {seconds:.1f} s ({how}) -> {final}")
+            log(f"{machine.name} {variant}: built in {seconds:.1f} s ({how}) -> {final}")
     return installed

@@ -19,7 +19,7 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
-from .machines import KernelMachine
+from ..arch import Machine
 
 # Bump when the build steps or the entry layout change.
 BUILD_VERSION = "2"
@@ -40,15 +40,15 @@ def cache_root() -> Path:
     return Path(xdg or Path.home() / ".cache") / "pyinsmod" / "kernel24"
 
 
-def variant_patches(machine: KernelMachine, variant: str) -> tuple[str, ...]:
+def variant_patches(machine: Machine, variant: str) -> tuple[str, ...]:
     """The patch files applied for ``variant``, in order."""
     if variant not in VARIANTS:
         raise ValueError(f"variant must be one of {', '.join(VARIANTS)}, not {variant!r}")
-    return machine.patches + ((ZIPPEL_PATCH,) if variant == "patched" else ())
+    return machine.kernel24.patches + ((ZIPPEL_PATCH,) if variant == "patched" else ())
 
 
-def config_path(machine: KernelMachine) -> Path:
-    return CONFIG_DIR / f"{machine.arch}.config"
+def config_path(machine: Machine) -> Path:
+    return CONFIG_DIR / f"{machine.name}.config"
 
 
 @functools.cache
@@ -64,7 +64,7 @@ def compiler_identity() -> str:
     return "\n".join(lines)
 
 
-def key(machine: KernelMachine, variant: str, source_sha256: str) -> str:
+def key(machine: Machine, variant: str, source_sha256: str) -> str:
     """16 hex digits identifying one build's inputs."""
     h = hashlib.sha256()
 
@@ -74,12 +74,12 @@ def key(machine: KernelMachine, variant: str, source_sha256: str) -> str:
 
     part("build", BUILD_VERSION.encode())
     part("source", source_sha256.encode())
-    part("arch", machine.arch.encode())
+    part("arch", machine.name.encode())
     for name in variant_patches(machine, variant):
         part(f"patch {name}", (PATCH_DIR / name).read_bytes())
     part("config", config_path(machine).read_bytes())
-    part("cflags", " ".join(machine.cflags).encode())
-    part("asflags", " ".join(machine.asflags).encode())
+    part("cflags", " ".join(machine.kernel24.cflags).encode())
+    part("asflags", " ".join(machine.kernel24.asflags).encode())
     part("compiler", compiler_identity().encode())
     return h.hexdigest()[:16]
 

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from . import ARCHES, VARIANTS, Kernel24Error, build_kernel, find_kernel
+from . import ARCHES, VARIANTS, Kernel24Error, build_kernel, find_kernel, prune
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -23,9 +23,18 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="build nothing: print the cached entries (exit 1 if one is missing)",
     )
+    parser.add_argument(
+        "--prune",
+        action="store_true",
+        help="only remove cache entries of older keys (changed patches, config, compiler...)",
+    )
     args = parser.parse_args(argv)
     status = 0
     try:
+        if args.prune:
+            for entry in prune(source=args.source):
+                print(f"removed {entry}")
+            return 0
         for arch in args.arch or ARCHES:
             for variant in args.variant or VARIANTS:
                 if args.print:

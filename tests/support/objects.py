@@ -42,6 +42,12 @@ int init_module(void) { return printk("hello %d\n", counter + zeroed + table[3])
 void cleanup_module(void) { printk("bye\n"); }
 """
 
+# What <linux/module.h> puts in every 2.4 module: insmod refuses a module without it.
+KERNEL_VERSION = (
+    'static const char __module_kernel_version[] __attribute__((section(".modinfo"), used)) =\n'
+    '    "kernel_version=2.4.20";\n'
+)
+
 KSYMS = "c0100000 printk\n"
 
 

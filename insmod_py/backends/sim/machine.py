@@ -21,6 +21,7 @@ from typing import TypeVar
 from insmod_py import modstruct
 from insmod_py.backends.base import Region
 
+from ... import ksymoops
 from ...arch import PAGE, Machine, SimKernelMap, VaList, by_name
 from . import drivers_state, kstructs, traps
 from .printf import ArgSource
@@ -184,9 +185,14 @@ class _Machine:
 
     def _symbols(self) -> None:
         spans = []
+        self.oops_sections: dict[str, list[tuple[int, int, str]]] = {}
         for m in self.modules:
             end = m.base + len(m.memory)
-            syms = sorted((a, n) for a, n in m.symbols if n and m.base <= a < end)
+            inside = [(a, n) for a, n in m.symbols if n and m.base <= a < end]
+            # insmod's ksymoops section symbols name no code: they annotate, never win
+            sections = [(a, ksymoops.section_of(n), n) for a, n in inside]
+            self.oops_sections[m.name] = [(a, s[1], n) for a, s, n in sections if s]
+            syms = sorted((a, n) for a, s, n in sections if not s)
             spans.append((m.base, m.base + len(m.memory), m, [a for a, _ in syms], syms))
         spans.sort(key=lambda s: s[0])
         for (_, end, a, *_), (start, _, b, *_) in itertools.pairwise(spans):
@@ -476,7 +482,7 @@ class _Machine:
             raise self.failure
         pc = uc.reg_read(self.PC)
         if pc != lay.sentinel:
-            name = self.where(entry).strip("<>").removesuffix("+0x0")
+            name = self.where(entry, ksymoops=False).strip("<>").removesuffix("+0x0")
             if time.monotonic() - began >= timeout:
                 limit = f"{timeout:g} seconds"
             else:
@@ -597,16 +603,25 @@ class _Machine:
             return self.spans[i]
         return None
 
-    def where(self, addr: int) -> str:
-        """``<symbol+0xoff>`` for a module or kernel address, else the bare hex address."""
+    def where(self, addr: int, ksymoops: bool = True) -> str:
+        """``<symbol+0xoff>`` for a module or kernel address, else the bare hex address.
+
+        In a module loaded with ksymoops symbols, the one of the section holding
+        the address follows (unless ``ksymoops`` is False):
+        ``<init_module+0x5> (__insmod_hello_S.text_L277+0x25)``.
+        """
         span = self._span(addr)
         if span is not None:
             start, _, m, addrs, syms = span
             i = bisect_right(addrs, addr) - 1
+            sections = self.oops_sections.get(m.name, ()) if ksymoops else ()
+            oops = next(
+                (f" ({n}+{addr - a:#x})" for a, size, n in sections if a <= addr < a + size), ""
+            )
             if i >= 0:
                 base, name = syms[i]
-                return f"<{name}+{addr - base:#x}>"
-            return f"<{m.name}+{addr - start:#x}>"
+                return f"<{name}+{addr - base:#x}>{oops}"
+            return f"<{m.name}+{addr - start:#x}>{oops}"
         svc = service_at(self.lay, addr & ~15)
         if svc is not None:
             off = addr & 15

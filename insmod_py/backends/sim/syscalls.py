@@ -45,6 +45,14 @@ class QueryBufferTooSmall(KernelError):
 _kernel_error = KernelError
 
 
+def _init_failure(ret: int) -> str:
+    """Whose error it is: the module's own init_module, not a check of the kernel's."""
+    if ret > 0:  # 2.4 printed "Buggy module" and returned EBUSY
+        return f"the module's own init_module returned {ret}; 2.4 reports a positive value as EBUSY"
+    name = errno.errorcode.get(-ret)
+    return f"the module's own init_module returned {ret}" + (f" (-{name})" if name else "")
+
+
 @dataclass(frozen=True)
 class KernelConfig:
     """How the simulated kernel was built and who calls it."""
@@ -497,7 +505,7 @@ class Kernel:
                 mod.set("usecount", 0)
                 mod.set("flags", mod.get("flags") & ~ms.MOD_INITIALIZING)
                 err = errno.EBUSY if ret > 0 else -ret  # "Buggy module": positive -> EBUSY
-                self.st.deferred = _kernel_error("init_module", err)
+                self.st.deferred = _kernel_error("init_module", err, _init_failure(ret))
                 return
         mod.set("usecount", mod.get("usecount") - 1)
         mod.set("flags", (mod.get("flags") | ms.MOD_RUNNING) & ~ms.MOD_INITIALIZING)
