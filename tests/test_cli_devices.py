@@ -53,8 +53,10 @@ def test_watchdog_timer_fires_after_tick_and_dmesg_shows_it(kernel: Pyinsmod) ->
     assert kernel.run("ioctl", "watchdog", "0x80285700", "--buf", "40").stdout.startswith(
         "ret 0\nbuf 8001000000000000536f66"  # options, firmware 0, "Sof..."
     )
-    assert kernel.run("tick", "-v", "-s", "2").stdout.splitlines()[0] == (
-        "timer <watchdog_fire+0x0>"
+    assert (
+        kernel.run("tick", "-v", "-s", "2")
+        .stdout.splitlines()[0]
+        .startswith("timer <watchdog_fire+0x0>")
     )
     assert kernel.dmesg()[-2:] == [
         "<2>softwdog: WDT device closed unexpectedly.  WDT will not stop!",

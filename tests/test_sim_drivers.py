@@ -210,7 +210,8 @@ def test_watchdog_fires_when_not_pinged_and_stops_on_magic_close(kernel: SimKern
     assert kernel.tick(150) == []
     f.write(b"ping")  # pushes the expiry to now + 2 s
     assert kernel.tick(150) == []
-    assert kernel.tick(60) == ["<watchdog_fire+0x0>"]
+    (fired,) = kernel.tick(60)
+    assert fired.startswith("<watchdog_fire+0x0>")  # (and the ksymoops section name)
     assert kernel.dmesg()[-1] == "<2>softwdog: Triggered - Reboot ignored."
     assert struct.unpack("<i", f.ioctl(WDIOC_GETSTATUS, bytes(4)))[0] == 1
     with pytest.raises(DeviceError) as busy:
@@ -231,7 +232,8 @@ def test_watchdog_keeps_running_after_an_unexpected_close(kernel: SimKernel) -> 
         assert struct.unpack("<i", f.ioctl(WDIOC_GETTIMEOUT, bytes(4)))[0] == 3
     assert "WDT will not stop" in kernel.dmesg()[-1]
     assert kernel.tick(250) == []
-    assert kernel.tick(100) == ["<watchdog_fire+0x0>"]
+    (fired,) = kernel.tick(100)
+    assert fired.startswith("<watchdog_fire+0x0>")
 
 
 # ---------------------------------------------------------------- kernel services
