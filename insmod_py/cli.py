@@ -17,14 +17,11 @@ from .arch import DEFAULT, NAMES, host
 from .clibase import Command, Context
 from .errors import LoadError
 
-state_option = click.option(
-    "--state",
-    "state_dir",
-    metavar="DIR",
-    default=None,
-    help="State directory of the simulated kernel and the qemu VMs (default: "
-    "$PYINSMOD_STATE, ~/.local/state/pyinsmod).",
+STATE_HELP = (
+    "State directory of the simulated kernel and the qemu VMs "
+    "(default: $PYINSMOD_STATE, ~/.local/state/pyinsmod)."
 )
+state_option = click.option("--state", "state_dir", metavar="DIR", default=None, help=STATE_HELP)
 arch_option = click.option(
     "--arch",
     type=click.Choice(NAMES),
@@ -33,11 +30,15 @@ arch_option = click.option(
 )
 
 
-class DefaultLoadGroup(click.Group):
-    """``pyinsmod MODULE.o ...`` means ``pyinsmod load MODULE.o ...`` (insmod's syntax)."""
+class Group(click.Group):
+    """A command group whose help uses our formatter (clibase), as every command's does."""
 
     context_class = Context
     command_class = Command
+
+
+class DefaultLoadGroup(Group):
+    """``pyinsmod MODULE.o ...`` means ``pyinsmod load MODULE.o ...`` (insmod's syntax)."""
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         if args and args[0] not in self.commands and args[0] not in ("--help", "-h", "--version"):
@@ -575,14 +576,7 @@ def _vm_status_line(be: Any) -> str:
     return f"{text}; console log {be.vm.console}"
 
 
-class SubGroup(click.Group):
-    """A group of subcommands with our context (the help formatter without shutil)."""
-
-    context_class = Context
-    command_class = Command
-
-
-@cli.group(cls=SubGroup)
+@cli.group(cls=Group)
 def qemu() -> None:
     """The real 2.4 kernels under qemu: one VM per state directory, arch and kernel.
 
@@ -659,8 +653,10 @@ def qemu_stop(arch: str | None, variant: str | None, state_dir: str | None) -> N
 def _register_subcommands() -> None:
     """Commands that live in their own modules (kept out of this thin shell)."""
     from .depmod_cmd import register as register_depmod
+    from .device_cmd import register as register_devices
 
     register_depmod(cli)
+    register_devices(cli)
 
 
 _register_subcommands()

@@ -19,6 +19,7 @@
 
 #define __NO_VERSION__		/* kernel_version comes from the module's own .c */
 #include <linux/module.h>
+#include <asm/uaccess.h>	/* _ASM_ALIGN */
 
 extern int init_module(void);
 extern void cleanup_module(void);

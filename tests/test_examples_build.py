@@ -121,7 +121,8 @@ SIZES = {
 @pytest.mark.parametrize("arch", NAMES)
 def test_module_h_lays_out_structs_as_linux_2_4(arch: str, tmp_path: Path) -> None:
     i = NAMES.index(arch)
-    lines = ["#include <linux/module.h>", "#include <linux/stddef.h>"]
+    # struct exception_table_entry lives in asm/uaccess.h, as in 2.4
+    lines = ["#include <linux/module.h>", "#include <asm/uaccess.h>", "#include <linux/stddef.h>"]
     for field, offs in MODULE_OFFSETS.items():
         lines.append(f'_Static_assert(offsetof(struct module, {field}) == {offs[i]}, "{field}");')
     for typ, sizes in SIZES.items():

@@ -82,7 +82,7 @@ def _gcc_values(word_size: int, tmp_path: Path) -> dict[str, int]:
     src = tmp_path / f"layout{word_size}.c"
     body = ",\n".join(f"  (unsigned long long)({expr})" for _, expr in rows)
     src.write_text(
-        "#include <linux/stddef.h>\n#include <linux/module.h>\n"
+        "#include <linux/stddef.h>\n#include <linux/module.h>\n#include <asm/uaccess.h>\n"
         f"unsigned long long layout_values[] = {{\n{body}\n}};\n"
     )
     obj = tmp_path / f"layout{word_size}.o"

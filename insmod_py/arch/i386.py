@@ -45,6 +45,7 @@ MACHINE = Machine(
         vmalloc_size=16 << 20,
         module_area=(0xC8800000, 0xD0000000),
         trap_area=(0xC4000000, 0x04000000),
+        user_limit=0xC0000000,  # PAGE_OFFSET
         inline_services=frozenset(
             (
                 "memmove",
@@ -71,6 +72,10 @@ MACHINE = Machine(
         va_list=VaList.STACK,
         thunk_registers=("eax", "ecx", "edx", "ebx", "esp", "ebp", "esi", "edi"),
         current_in_pda=False,
+        fastcall_registers=("eax", "edx", "ecx"),
+        wide_registers=("eax", "edx"),
+        aux_return="edx",
+        saved_registers=("eax", "ebx", "ecx", "edx", "esi", "edi", "ebp", "esp", "eip", "eflags"),
     ),
     kernel24=Kernel24Recipe(
         # the host is x86_64: -m32 / --32 (2.4's arch Makefile adds ld's -m elf_i386)

@@ -46,6 +46,7 @@ class SimKernelMap:
     vmalloc_size: int
     module_area: tuple[int, int]  # where create_module places modules [start, end)
     trap_area: tuple[int, int]  # (start, size): never mapped; deferred symbols point here
+    user_limit: int  # USER_DS, 2.4's PAGE_OFFSET: user space ends here (current->addr_limit)
     # 2.4's module_map, as the real 2.4.37.11 kernel places modules: the bytes it leaves
     # unmapped after each area (vmalloc's guard page on i386), and whether a hole must be
     # larger than the area (x86_64's modutil.c tests ``addr + size < next``)
@@ -85,6 +86,10 @@ class Emulator:
     va_list: VaList
     thunk_registers: tuple[str, ...]  # __x86_indirect_thunk_<reg>, in ModRM order
     current_in_pda: bool  # 2.4 x86_64: `current` is %gs:0 (the PDA), not the stack mask
+    fastcall_registers: tuple[str, ...]  # 2.4 FASTCALL (regparm(3)) argument registers
+    wide_registers: tuple[str, str] | None  # a 64-bit value in two registers (low, high)
+    aux_return: str  # where asm helpers return a second value (__get_user_N: the value)
+    saved_registers: tuple[str, ...]  # what a kernel call from inside a service must restore
 
     @property
     def pc_name(self) -> str:

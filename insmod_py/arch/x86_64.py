@@ -46,6 +46,7 @@ MACHINE = Machine(
         vmalloc_size=16 << 20,
         module_area=(0xFFFFFFFFA0000000, 0xFFFFFFFFFF000000),
         trap_area=(0xFFFFFFFF84000000, 0x04000000),
+        user_limit=0x0000010000000000,  # PAGE_OFFSET
         module_guard=0,  # arch/x86_64/mm/modutil.c: no guard page
         module_strict_fit=True,
     ),
@@ -64,6 +65,13 @@ MACHINE = Machine(
             *(f"r{i}" for i in range(8, 16)),
         ),
         current_in_pda=True,
+        fastcall_registers=(),
+        wide_registers=None,
+        aux_return="rdx",
+        saved_registers=(
+            *("rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rbp", "rsp", "rip", "rflags"),
+            *(f"r{i}" for i in range(8, 16)),
+        ),
     ),
     kernel24=Kernel24Recipe(
         # -fno-strict-overflow: vsnprintf's "end < buf - 1" wrap check is pointer-overflow

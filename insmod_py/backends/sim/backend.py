@@ -7,10 +7,11 @@ running one syscall of ``syscalls.py``; /proc views come from ``procfs.py``.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from ...arch import DEFAULT
 from ...deferred import DeferredRelocs
+from ...errors import LoadError
 from ...ksyms import SymbolTable
 from ..base import ImageInfo, ModuleInfo
 from . import procfs
@@ -116,6 +117,24 @@ class SimBackend:
             )
 
         return self._call(read, write=False)
+
+    # -- module code after init: the simulated process (userspace.py) ----------------------
+
+    def userspace(self, routine: Callable[[Any], T], *, comm: str = "pyinsmod") -> T:
+        """Run ``routine(ctx)`` as one syscall of the simulated process ``comm``
+        (``ctx``: machine.KernelContext).  An oops in module code is logged, the state
+        is kept as the crash left it, and it is raised as a LoadError."""
+
+        def body(k: Kernel) -> T | None:
+            try:
+                return self._executor.run_kernel(k.st, k._mapped(), routine, comm=comm)
+            except self._executor.oops_types() as oops:
+                report = str(oops)
+                k.st.log.append(f"<1>{report}")
+                k.st.deferred = LoadError(report)
+                return None
+
+        return self._call(body)  # type: ignore[return-value]
 
     # -- beyond 2.4's syscalls: version, taint, deferred relocations ------------------------
 

@@ -8,12 +8,14 @@ out of the persistent state, and moves the printk lines into the kernel log.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from ...errors import LoadError
 from . import services
 from .memory import LiveModule
 from .state import KernelState
+
+T = TypeVar("T")
 
 # run_function(arch, modules, runtime, entry, args) -> int, raising an Oops
 Runner = Callable[[str, list[Any], Any, int, tuple[int, ...]], int]
@@ -86,6 +88,30 @@ class Executor:
                 rt.log.clear()
             st.runtime_dirty = True
         return _int32(result)
+
+    def run_kernel(
+        self,
+        st: KernelState,
+        modules: Sequence[tuple[LiveModule, str]],
+        routine: Callable[[Any], T],
+        *,
+        comm: str = "insmod",
+    ) -> T:
+        """Run a kernel ``routine`` (machine.run_kernel) for the simulated process ``comm``;
+        printk output goes to ``st.log`` even when module code oopses."""
+        from .machine import MappedModule, run_kernel
+        from .usermem import UserMemory
+
+        rt = self.runtime(st)
+        rt.trap_names = {slot: name for name, slot in st.traps.items()}
+        rt.comm = comm
+        mapped = [MappedModule(name, m.base, m.memory, m.regions, m.symbols) for m, name in modules]
+        try:
+            return run_kernel(self.arch, mapped, rt, routine, user=UserMemory())
+        finally:
+            st.log.extend(rt.log)
+            rt.log.clear()
+            st.runtime_dirty = True
 
     def save_runtime(self, st: KernelState) -> None:
         """Serialise the runtime back into the state (before the commit)."""

@@ -14,14 +14,16 @@ from __future__ import annotations
 import itertools
 import time
 from bisect import bisect_right
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from insmod_py import modstruct
 from insmod_py.backends.base import Region
 
 from ... import ksymoops
 from ...arch import PAGE, Machine, SimKernelMap, VaList, by_name
-from . import traps
+from . import drivers_state, kstructs, traps
 from .printf import ArgSource
 from .services import (
     PDA_OFFSET,
@@ -32,8 +34,14 @@ from .services import (
     native_code,
     service_at,
 )
+from .services.timers import FASTCALL
+from .usermem import UserMemory
 
-__all__ = ["KernelRuntime", "MappedModule", "Oops", "kernel_exports", "run_function"]
+__all__ = [
+    "KernelRuntime", "MappedModule", "Oops", "kernel_exports", "run_function", "run_kernel",
+]  # fmt: skip
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -56,6 +64,7 @@ def run_function(
     *,
     budget: int = 50_000_000,
     timeout: float = 10.0,
+    user: UserMemory | None = None,
 ) -> int:
     """Call ``entry(*args)`` and return its C ``int`` result; raise :class:`Oops` on a crash.
 
@@ -73,9 +82,35 @@ def run_function(
     runtime.arch = arch
     runtime.log = []
     runtime.jiffies += 1  # time passes between syscalls
-    machine = _Machine(target, modules, runtime)
+    machine = _Machine(target, modules, runtime, user)
     try:
         return machine.run(entry, args, budget, timeout)
+    finally:
+        machine.close()
+
+
+def run_kernel(
+    arch: str,
+    modules: list[MappedModule],
+    runtime: KernelRuntime,
+    routine: Callable[[KernelContext], T],
+    *,
+    user: UserMemory | None = None,
+) -> T:
+    """Run ``routine`` as kernel code of one syscall: it reads and writes kernel memory,
+    allocates from kmalloc and calls module functions (``ctx.call``), all in one engine.
+
+    Module memory, the heap and ``user`` are updated even when a call oopses.
+    """
+    target = by_name(arch)
+    if runtime.arch and runtime.arch != arch:
+        raise ValueError(f"kernel runtime belongs to {runtime.arch}, not {arch}")
+    runtime.arch = arch
+    runtime.log = []
+    runtime.jiffies += 1  # time passes between syscalls
+    machine = _Machine(target, modules, runtime, user)
+    try:
+        return routine(KernelContext(machine))
     finally:
         machine.close()
 
@@ -83,6 +118,8 @@ def run_function(
 # ---------------------------------------------------------------- internals
 
 MAX_FIXUPS = 10_000  # a fixup that faults again forever still ends
+NESTED_GAP = 512  # bytes left below a sleeper's stack pointer before a nested call's frame
+NESTED_TIMEOUT = 10.0  # only for the oops wording: the outer call's limits apply
 
 _INTERRUPTS = {
     0: "divide error",
@@ -98,12 +135,21 @@ _INTERRUPTS = {
 class _Machine:
     """One engine for one call; holds the state the hooks share."""
 
-    def __init__(self, arch: Machine, modules: list[MappedModule], runtime: KernelRuntime) -> None:
+    def __init__(
+        self,
+        arch: Machine,
+        modules: list[MappedModule],
+        runtime: KernelRuntime,
+        user: UserMemory | None = None,
+    ) -> None:
         import unicorn as u
         import unicorn.x86_const as x
 
         lay = arch.sim_kernel
         self.u, self.x, self.lay, self.modules, self.runtime = u, x, lay, modules, runtime
+        self.user = user
+        self.nested = 0  # module calls made from inside services so far
+        self.replay: tuple[tuple[int, int], object] | None = None  # see _on_stub
         self.arch = arch
         self.bits = arch.bits
         self.mask = arch.address_mask
@@ -117,6 +163,11 @@ class _Machine:
 
         self.SP, self.PC, self.AX = reg(emu.sp), reg(emu.pc), reg(emu.ret)
         self.ARGREGS: tuple[int, ...] = tuple(reg(r) for r in emu.arg_registers)
+        # 2.4 FASTCALL services take their first arguments in these (i386 regparm(3))
+        self.FASTREGS = tuple(reg(r) for r in emu.fastcall_registers) or self.ARGREGS
+        self.WIDE = tuple(reg(r) for r in emu.wide_registers) if emu.wide_registers else None
+        self.AUX = reg(emu.aux_return)
+        self.SAVED = tuple(reg(r) for r in emu.saved_registers)
         self.pc_name = emu.pc_name
         self.kmalloc = Heap(lay.kmalloc_base, lay.kmalloc_size, _sizes(runtime.kmalloc))
         self.vmalloc = Heap(lay.vmalloc_base, lay.vmalloc_size, _sizes(runtime.vmalloc))
@@ -205,6 +256,9 @@ class _Machine:
         for lo, hi in pages:
             uc.mem_map(lo, hi - lo, u.UC_PROT_ALL)
             self.mapped.append((lo, hi, True))
+        for page in sorted(self.user.pages if self.user else ()):
+            uc.mem_map(page, PAGE, rw)
+            self.mapped.append((page, page + PAGE, True))
         self.mapped.sort()
         self.mapped_starts = [m[0] for m in self.mapped]
 
@@ -213,6 +267,11 @@ class _Machine:
             uc.mem_write(lay.native_base + off, code)
         word = lay.word
         uc.mem_write(lay.data_base, (self.runtime.jiffies & self.mask).to_bytes(word, "little"))
+        for off, data in drivers_state.data_image(
+            word, lay.data_base, self.runtime.drivers
+        ).items():
+            uc.mem_write(lay.data_base + off, data)
+        self._current_task()
         if self.arch.emulator.current_in_pda:  # `current` is %gs:0, not the stack mask
             pda = lay.data_base + PDA_OFFSET
             top = lay.stack_base + lay.stack_size
@@ -224,7 +283,43 @@ class _Machine:
                 uc.mem_write(addr, data)
         for m in self.modules:
             uc.mem_write(m.base, bytes(m.memory))
+        for page, data in self.user.pages.items() if self.user else ():
+            uc.mem_write(page, bytes(data))
         self.started = True
+
+    def map_user(self, pages: dict[int, bytearray]) -> None:
+        """Map new pages of the simulated process (read-write), with their contents."""
+        rw = self.u.UC_PROT_READ | self.u.UC_PROT_WRITE
+        for page, data in pages.items():
+            self.uc.mem_map(page, PAGE, rw)
+            self.uc.mem_write(page, bytes(data))
+            self.mapped.append((page, page + PAGE, True))
+        self.mapped.sort()
+        self.mapped_starts = [m[0] for m in self.mapped]
+
+    def _current_task(self) -> None:
+        """``current``: a root process (all capabilities but CAP_SETPCAP, as 2.4's init
+        gave), addr_limit USER_DS, named and numbered as the runtime says."""
+        ts = kstructs.struct(self.lay.word, "task_struct")
+        drv = self.runtime.drivers
+        base = self.lay.stack_base
+        cap = 0xFFFFFEFF
+        fields = {
+            "addr_limit": self.lay.user_limit,
+            "pid": drv.pid,
+            "pgrp": drv.pid,
+            "tgid": drv.pid,
+            "sigpending": drv.sigpending,
+            "cap_effective": cap,
+            "cap_permitted": cap,
+        }
+        for name, value in fields.items():
+            w = ts.width(name)
+            self.uc.mem_write(
+                base + ts.off(name), (value & ((1 << 8 * w) - 1)).to_bytes(w, "little")
+            )
+        comm = self.runtime.comm.encode()[:15]
+        self.uc.mem_write(base + ts.off("comm"), comm.ljust(16, b"\0"))
 
     def _exception_fixups(self) -> dict[int, int]:
         """insn -> fixup from every live module's __ex_table, as 2.4's
@@ -252,6 +347,9 @@ class _Machine:
         uc.hook_add(u.UC_HOOK_CODE, self._on_stub, begin=lay.stub_base, end=stubs_end)
         uc.hook_add(u.UC_HOOK_MEM_UNMAPPED | u.UC_HOOK_MEM_PROT, self._on_fault)
         uc.hook_add(u.UC_HOOK_INTR, self._on_interrupt)
+        # port I/O: an empty ISA bus
+        uc.hook_add(u.UC_HOOK_INSN, self._on_in, None, 1, 0, self.x.UC_X86_INS_IN)
+        uc.hook_add(u.UC_HOOK_INSN, self._on_out, None, 1, 0, self.x.UC_X86_INS_OUT)
         for start, end, kind in self.readonly:
             uc.hook_add(u.UC_HOOK_MEM_WRITE, self._on_ro_write, kind, begin=start, end=end - 1)
         for start, end, kind in self.noexec:
@@ -274,10 +372,44 @@ class _Machine:
                     f"Oops: call to unknown kernel address {self.lay.hex(address)} "
                     f"from {self.where(caller)}"
                 )
-            result = svc[1](_Call(self, sp, caller))
-            uc.reg_write(self.AX, result & self.mask)
+            if self.replay is not None and self.replay[0] == (address, sp):
+                # the same stub again after a nested call: unicorn resumes the interrupted
+                # emulation at the instruction the hook belongs to, so the service already
+                # ran; hand back its result instead of running it twice
+                result = self.replay[1]
+                self.replay = None
+            else:
+                nested_before = self.nested
+                result = svc[1](_Call(self, sp, caller, fastcall=svc[0] in FASTCALL))
+                if self.nested != nested_before:
+                    self.replay = ((address, sp), result)
+            if isinstance(result, Regs):
+                uc.reg_write(self.AX, result.ax & self.mask)
+                uc.reg_write(self.AUX, result.dx & self.mask)
+            elif isinstance(result, Wide):
+                self._return_wide(result.value)
+            elif isinstance(result, tuple):
+                uc.reg_write(self.AX, result[0] & self.mask)
+                uc.reg_write(self.AUX, result[1] & self.mask)
+            else:
+                uc.reg_write(self.AX, result & self.mask)
         except BaseException as e:
             self._stop(e)
+
+    def _return_wide(self, value: int) -> None:
+        """A 64-bit return: edx:eax on i386, rax on x86_64."""
+        value &= (1 << 64) - 1
+        if self.WIDE:
+            self.uc.reg_write(self.WIDE[0], value & 0xFFFFFFFF)
+            self.uc.reg_write(self.WIDE[1], value >> 32)
+        else:
+            self.uc.reg_write(self.AX, value)
+
+    def _on_in(self, uc, port, size, _data) -> int:
+        return (1 << (8 * size)) - 1  # nothing answers: the bus floats high
+
+    def _on_out(self, uc, port, size, value, _data) -> None:
+        return None
 
     def _on_fault(self, uc, access, address, size, value, _data) -> bool:
         self.fault = (access, address, uc.reg_read(self.PC))
@@ -301,13 +433,27 @@ class _Machine:
 
     # -- running
 
-    def run(self, entry: int, args: tuple[int, ...], budget: int, timeout: float) -> int:
+    def run(
+        self,
+        entry: int,
+        args: tuple[int, ...],
+        budget: int,
+        timeout: float,
+        result: str = "int",
+        top: int | None = None,
+        nested: bool = False,
+    ) -> int:
+        """Call ``entry``; ``result`` says what it returns: "int" (eax), "long" (a
+        machine word, signed) or "wide" (a signed 64-bit value, edx:eax on i386).
+        ``top``: where its stack frame goes (default: the top of the task stack)."""
         u, uc, lay = self.u, self.uc, self.lay
+        self.failure, self.fault = None, None
         word = lay.word
         regargs, stackargs = args[: len(self.ARGREGS)], args[len(self.ARGREGS) :]
         for reg, val in zip(self.ARGREGS, regargs, strict=False):
             uc.reg_write(reg, val & self.mask)
-        top = lay.stack_base + lay.stack_size - 64
+        if top is None:
+            top = lay.stack_base + lay.stack_size - 64
         sp = (top - word * len(stackargs)) & ~15  # 16-byte aligned at the first argument
         sp -= word  # the return address: the sentinel
         frame = [lay.sentinel, *stackargs]
@@ -319,7 +465,10 @@ class _Machine:
         for _ in range(MAX_FIXUPS):
             left = timeout - (time.monotonic() - began)
             try:
-                uc.emu_start(pc, lay.sentinel, timeout=max(int(left * 1e6), 1), count=budget)
+                if nested:  # unicorn cannot nest its timeout and count limits: the outer
+                    uc.emu_start(pc, lay.sentinel)  # call's limits bound the nested one
+                else:
+                    uc.emu_start(pc, lay.sentinel, timeout=max(int(left * 1e6), 1), count=budget)
             except u.UcError as e:
                 fixup = self._fixup_for()
                 if fixup is not None:  # 2.4's do_page_fault: resume at the __ex_table fixup
@@ -339,8 +488,31 @@ class _Machine:
             else:
                 limit = f"{budget} instructions"
             raise Oops(f"Oops: {name} did not return within {limit} (loop?), {self._eip(pc)}")
-        ret = uc.reg_read(self.AX) & 0xFFFFFFFF
-        return ret - (1 << 32) if ret >> 31 else ret
+        if result == "long":
+            ret, bits = uc.reg_read(self.AX) & self.mask, self.bits
+        elif result == "wide":
+            ret, bits = uc.reg_read(self.AX) & self.mask, 64
+            if self.WIDE:
+                ret = uc.reg_read(self.WIDE[0]) & 0xFFFFFFFF
+                ret |= (uc.reg_read(self.WIDE[1]) & 0xFFFFFFFF) << 32
+        else:
+            ret, bits = uc.reg_read(self.AX) & 0xFFFFFFFF, 32
+        return ret - (1 << bits) if ret >> (bits - 1) else ret
+
+    def nested_call(self, entry: int, args: tuple[int, ...]) -> int:
+        """Call module code from inside a service (a timer that runs while a task sleeps),
+        on the stack below the sleeper's; the sleeper's registers come back afterwards."""
+        uc = self.uc
+        saved = [(r, uc.reg_read(r)) for r in self.SAVED]
+        outer_entry = self.entry
+        self.nested += 1
+        try:
+            top = (uc.reg_read(self.SP) - NESTED_GAP) & ~15
+            return self.run(entry, args, 0, NESTED_TIMEOUT, top=top, nested=True)
+        finally:
+            for r, v in saved:
+                uc.reg_write(r, v)
+            self.entry = outer_entry
 
     def _fixup_for(self) -> int | None:
         """The fixup address when a data access faulted at an __ex_table instruction."""
@@ -403,6 +575,8 @@ class _Machine:
             uc = self.uc
             for m in self.modules:
                 m.memory[:] = uc.mem_read(m.base, len(m.memory))
+            for page in self.user.pages if self.user else ():
+                self.user.pages[page][:] = uc.mem_read(page, PAGE)
             for m, off, data in self.pristine:  # a faulting write to text never lands
                 m.memory[off : off + len(data)] = data
             rt = self.runtime
@@ -507,12 +681,28 @@ def _paging_oops(lay: SimKernelMap, addr: int, eip: str) -> Oops:
 class _Call:
     """The view of the machine one service call gets (see services.Call)."""
 
-    def __init__(self, machine: _Machine, sp: int, caller: int) -> None:
+    def __init__(self, machine: _Machine, sp: int, caller: int, fastcall: bool = False) -> None:
         self.m = machine
         self.kernel_map = machine.lay
         self.runtime = machine.runtime
         self.kmalloc, self.vmalloc = machine.kmalloc, machine.vmalloc
         self.sp, self.caller = sp, caller
+        self.argregs = machine.FASTREGS if fastcall else machine.ARGREGS
+
+    def call_module(self, entry: int, args: tuple[int, ...] = ()) -> int:
+        """Call module code now (a timer function while the caller sleeps); Oops if it
+        crashes."""
+        return self.m.nested_call(entry, args)
+
+    def reg(self, name: str) -> int:
+        """A register by its short name ("ax", "dx", "cx"), for the asm-convention helpers."""
+        regs = {"ax": self.m.AX, "dx": self.m.AUX}
+        return self.m.uc.reg_read(regs[name]) & self.m.mask
+
+    @staticmethod
+    def wide(value: int) -> Wide:
+        """Return a 64-bit value (loff_t) the machine's way."""
+        return Wide(value)
 
     def _stack_word(self, i: int) -> int:
         """The i-th word above the return address."""
@@ -520,7 +710,7 @@ class _Call:
         return int.from_bytes(self.read(addr, self.kernel_map.word), "little")
 
     def arg(self, i: int) -> int:
-        regs = self.m.ARGREGS
+        regs = self.argregs
         if i < len(regs):
             return self.m.uc.reg_read(regs[i]) & self.m.mask
         return self._stack_word(i - len(regs))
@@ -611,3 +801,91 @@ class _Call:
 
     def where(self, addr: int) -> str:
         return self.m.where(addr)
+
+
+@dataclass(frozen=True)
+class Regs:
+    """A service result for the register conventions of asm helpers (__get_user_N)."""
+
+    ax: int
+    dx: int
+
+
+@dataclass(frozen=True)
+class Wide:
+    """A 64-bit service result (loff_t)."""
+
+    value: int
+
+
+class KernelContext:
+    """What a kernel routine of ``run_kernel`` may do in its engine."""
+
+    def __init__(self, machine: _Machine) -> None:
+        self.m = machine
+        self.kernel_map = machine.lay
+        self.runtime = machine.runtime
+        self.kmalloc = machine.kmalloc
+        self.user = machine.user
+
+    def call(
+        self,
+        entry: int,
+        args: tuple[int, ...] = (),
+        result: str = "int",
+        *,
+        budget: int = 50_000_000,
+        timeout: float = 10.0,
+    ) -> int:
+        """Call module code (raises Oops when it crashes)."""
+        return self.m.run(entry, tuple(args), budget, timeout, result)
+
+    def read(self, addr: int, size: int) -> bytes:
+        return _Call(self.m, 0, 0).read(addr, size)
+
+    def write(self, addr: int, data: bytes) -> None:
+        self.m.check(addr, len(data), True)
+        self.m.uc.mem_write(addr, bytes(data))
+
+    def word(self, addr: int, width: int | None = None) -> int:
+        return int.from_bytes(self.read(addr, width or self.kernel_map.word), "little")
+
+    def put(self, addr: int, value: int, width: int | None = None) -> None:
+        n = width or self.kernel_map.word
+        self.write(addr, (value & ((1 << (8 * n)) - 1)).to_bytes(n, "little"))
+
+    def zalloc(self, size: int) -> int:
+        """kmalloc(size) with zeroed contents; 0 when the arena is full."""
+        from .services import kmalloc_size
+
+        n = kmalloc_size(size)
+        addr = self.kmalloc.alloc(n, min(n, PAGE))
+        if addr:
+            self.m.uc.mem_write(addr, bytes(n))
+        return addr
+
+    def free(self, addr: int) -> None:
+        self.kmalloc.free(addr)
+
+    def ualloc(self, data: bytes = b"", size: int | None = None) -> int:
+        """A buffer in the simulated process's memory holding ``data`` (see usermem)."""
+        if self.user is None:
+            raise ValueError("no user memory in this run")
+        before = set(self.user.pages)
+        addr = self.user.alloc(data, size)
+        self.m.map_user({p: self.user.pages[p] for p in self.user.pages if p not in before})
+        return addr
+
+    def uread(self, addr: int, size: int) -> bytes:
+        """Bytes of the simulated process's memory, as they are now."""
+        return bytes(self.m.uc.mem_read(addr, size)) if size > 0 else b""
+
+    def where(self, addr: int) -> str:
+        return self.m.where(addr)
+
+    def wide_args(self, value: int) -> tuple[int, ...]:
+        """A 64-bit argument (loff_t) as the machine passes it: two words on i386."""
+        value &= (1 << 64) - 1
+        if self.m.WIDE:  # the stack words of a 64-bit argument, low first
+            return (value & 0xFFFFFFFF, value >> 32)
+        return (value,)

@@ -1,16 +1,20 @@
-#ifndef __i386_UACCESS_H
-#define __i386_UACCESS_H
+#ifndef _ASM_UACCESS_H
+#define _ASM_UACCESS_H
 
 /*
- * The exception table (2.4 asm-i386/uaccess.h): each entry pairs the address
- * of an instruction that may fault with the address of its fixup code.  A
- * module's entries live in section __ex_table; the loader points
+ * User space access: 2.4's asm-i386/uaccess.h (uaccess_32.h) or
+ * asm-x86_64/uaccess.h (uaccess_64.h), unchanged but for their includes;
+ * x86_64's "extern inline" verify_area, which 2.4 compiled with gnu89 inline
+ * semantics, is "static inline" here.
+ * The exception table pairs an instruction that may fault with its fixup;
+ * a module's entries live in section __ex_table and the loader points
  * struct module's ex_table_start/end at them.
  */
-struct exception_table_entry
-{
-	unsigned long insn, fixup;
-};
+#ifdef __x86_64__
+#include <asm/uaccess_64.h>
+#else
+#include <asm/uaccess_32.h>
+#endif
 
 /* Assembler directive for one pointer-sized word, for hand-written entries. */
 #ifdef __x86_64__

@@ -1,7 +1,17 @@
 #ifndef _LINUX_MM_H
 #define _LINUX_MM_H
 
-/* GFP flags with their 2.4.20 values (include/linux/mm.h). */
+/*
+ * GFP flags with their 2.4 values (include/linux/mm.h).  Like 2.4's mm.h it
+ * pulls in linux/sched.h (and through it fs.h, wait queues, timers).
+ */
+#include <linux/sched.h>
+#include <linux/errno.h>
+#include <linux/string.h>
+#include <linux/list.h>
+#include <asm/page.h>
+#include <asm/atomic.h>
+
 #define __GFP_DMA	0x01
 #define __GFP_HIGHMEM	0x02
 #define __GFP_WAIT	0x10	/* Can wait and reschedule? */
@@ -17,6 +27,7 @@
 #define GFP_USER	(__GFP_WAIT | __GFP_IO | __GFP_HIGHIO | __GFP_FS)
 #define GFP_HIGHUSER	(__GFP_WAIT | __GFP_IO | __GFP_HIGHIO | __GFP_FS | __GFP_HIGHMEM)
 #define GFP_KERNEL	(__GFP_HIGH | __GFP_WAIT | __GFP_IO | __GFP_HIGHIO | __GFP_FS)
+#define GFP_NFS		(__GFP_HIGH | __GFP_WAIT | __GFP_IO | __GFP_HIGHIO | __GFP_FS)
 #define GFP_DMA		__GFP_DMA
 
 #endif

@@ -12,9 +12,14 @@
 #ifndef _LINUX_MODULE_H
 #define _LINUX_MODULE_H
 
+#include <linux/config.h>
+#include <linux/compiler.h>
+#include <linux/spinlock.h>	/* and through asm/system.h: linux/kernel.h, linux/init.h */
+#include <linux/list.h>
 #include <linux/types.h>
 #include <asm/atomic.h>
-#include <asm/uaccess.h>	/* struct exception_table_entry */
+
+struct exception_table_entry;	/* asm/uaccess.h */
 
 /* Used by get_kernel_syms, which is obsolete.  */
 struct kernel_sym

@@ -1,8 +1,10 @@
 """The simulated 2.4 kernel's services: what a module gets when it calls printk, kmalloc...
 
-One module per kind of service (``printk``, ``alloc``, ``strings``, ``chrdev``,
-``timers``), the state that persists between syscalls (``runtime``) and the
-interface a service gets (``call``).  Here: the table of provided symbols
+One module per kind of service (``printk``, ``alloc``, ``strings``, ``chrdev``;
+for drivers ``uaccess`` (user copies), ``timers`` (timers, wait queues,
+sleeping) and ``devices`` (misc devices, /proc entries, I/O port regions)),
+the state that persists between syscalls (``runtime``) and the interface a
+service gets (``call``).  Here: the table of provided symbols
 (:func:`kernel_exports`) and where each one lives in the simulated kernel.
 Nothing here imports unicorn: the emulator (``machine.py``) hands each service
 a :class:`Call` giving access to the arguments and guest memory.
@@ -16,6 +18,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ....arch import SimKernelMap, by_name
+from ..drivers_state import data_symbols
+from . import devices, timers, uaccess
 from .alloc import _kfree, _kmalloc, _vfree, _vmalloc
 from .call import Call, Heap, kmalloc_size
 from .chrdev import _register_chrdev, _unregister_chrdev
@@ -35,7 +39,7 @@ from .strings import (
     _strnlen,
     _strtoul,
 )  # fmt: skip
-from .timers import _nop, _schedule_timeout
+from .timers import _nop
 
 __all__ = [
     "DATA_SYMBOLS", "FUNCTIONS", "PDA_OFFSET", "SLOT", "Call", "Heap", "KernelRuntime", "Oops",
@@ -45,7 +49,7 @@ __all__ = [
 SLOT = 16  # bytes per kernel function stub
 
 # Kernel data symbols: name -> offset in the data page.
-DATA_SYMBOLS = {"jiffies": 0x0}
+DATA_SYMBOLS = {"jiffies": 0x0, **data_symbols()}
 PDA_OFFSET = 0x100  # x86_64 2.4: %gs points at the PDA, whose first word is `current`
 
 
@@ -92,8 +96,11 @@ FUNCTIONS: tuple[tuple[str, Callable[[Call], int]], ...] = (
     ("simple_strtol", lambda c: _strtoul(c, True)),
     ("__udelay", _nop),
     ("__const_udelay", _nop),
-    ("schedule", _nop),
-    ("schedule_timeout", _schedule_timeout),
+    ("schedule", timers.SCHEDULE),
+    ("schedule_timeout", timers.SCHEDULE_TIMEOUT),
+    *uaccess.FUNCTIONS,
+    *timers.FUNCTIONS,
+    *devices.FUNCTIONS,
 )
 
 
@@ -115,10 +122,12 @@ def native_code(arch: str) -> dict[int, bytes]:
 def kernel_exports(arch: str) -> dict[str, int]:
     """Every kernel symbol the simulated kernel provides -> its stub or data address."""
     lay = kernel_map(arch)
+    # inline in the machine's own headers, or the other machine's user-copy exports
+    hidden = lay.inline_services | {n for n, a in uaccess.ARCH_ONLY.items() if a != arch}
     out = {
         name: lay.stub_base + SLOT * i
         for i, (name, _) in enumerate(FUNCTIONS)
-        if name not in lay.inline_services
+        if name not in hidden
     }
     out.update({name: lay.native_base + off for name, (off, _) in _thunks(arch).items()})
     out.update({name: lay.data_base + off for name, off in DATA_SYMBOLS.items()})

@@ -9,6 +9,7 @@ import zlib
 from dataclasses import dataclass, field
 
 from ....arch import NAMES, SimKernelMap, by_name
+from ..drivers_state import DriverState
 
 RUNTIME_VERSION = 1
 MAX_CHRDEV = 255
@@ -34,6 +35,8 @@ class KernelRuntime:
     jiffies: int = 0
     pending: str = ""  # the last printk line when it had no '\n' yet ("<4>foo")
     log: list[str] = field(default_factory=list)  # lines of the current call, "<N>" kept
+    drivers: DriverState = field(default_factory=DriverState)  # timers, /proc, misc, files
+    comm: str = "insmod"  # current->comm of the running syscall (not saved)
 
     def to_blob(self) -> bytes:
         """Versioned, compressed JSON; contents of heap blocks as base64."""
@@ -50,6 +53,7 @@ class KernelRuntime:
             "jiffies": self.jiffies,
             "pending": self.pending,
             "log": self.log,
+            "drivers": self.drivers.to_json(),
         }
         return b"KRT" + zlib.compress(json.dumps(obj, separators=(",", ":")).encode(), 6)
 
@@ -84,6 +88,7 @@ class KernelRuntime:
             rt.jiffies = _typed(obj["jiffies"], int)
             rt.pending = _typed(obj["pending"], str)
             rt.log = [_typed(line, str) for line in _typed(obj["log"], list)]
+            rt.drivers = DriverState.from_json(obj.get("drivers"))
             rt._check_heap()
             return rt
         except ValueError:
