@@ -65,10 +65,10 @@ def kernel24_build() -> Callable[[str, str], KernelBuild]:
 def real_kernels(
     tmp_path_factory: pytest.TempPathFactory, kernel24_build: Callable[[str, str], KernelBuild]
 ) -> Iterator[Any]:
-    """The real 2.4 kernels under qemu (tests/realkernel.py): ``real_kernels.get(arch,
+    """The real 2.4 kernels under qemu (tests/support/realkernel.py): ``real_kernels.get(arch,
     variant)`` is a QemuBackend with no modules loaded and an empty log; each VM boots
     once per session."""
-    from realkernel import RealKernels
+    from support.realkernel import RealKernels
 
     kernels = RealKernels(tmp_path_factory.mktemp("qemu-state"), kernel24_build)
     try:

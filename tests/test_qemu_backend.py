@@ -1,7 +1,7 @@
 """The qemu backend: the agent protocol, the VM's lifecycle, and what goes wrong with it.
 
 The protocol tests run against a fake agent on a socket pair; the rest boot the real
-i386 2.4.37.11 kernel (tests/realkernel.py builds it if needed) in their own state
+i386 2.4.37.11 kernel (tests/support/realkernel.py builds it if needed) in their own state
 directories, since they stop, kill and freeze VMs.
 """
 

@@ -27,7 +27,7 @@ _KERNEL_MODULE: dict[tuple[str, str], int] = {}
 def _kernel_module(be: Any) -> int:
     """&kernel_module of the kernel ``be`` is: System.map's for a real one."""
     if hasattr(be, "vm"):
-        from realkernel import kernel_address
+        from support.realkernel import kernel_address
 
         key = (be.arch, be.variant)
         if key not in _KERNEL_MODULE:
