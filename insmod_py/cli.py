@@ -654,9 +654,11 @@ def _register_subcommands() -> None:
     """Commands that live in their own modules (kept out of this thin shell)."""
     from .depmod_cmd import register as register_depmod
     from .device_cmd import register as register_devices
+    from .modprobe_cmd import register as register_modprobe
 
     register_depmod(cli)
     register_devices(cli)
+    register_modprobe(cli, with_backend_options)
 
 
 _register_subcommands()

@@ -26,7 +26,12 @@ def _int(text: str | None) -> int | None:
 
 @click.command(cls=Command)
 @click.argument("tree", type=click.Path(exists=True, file_okay=False))
-@click.option("-F", "--system-map", metavar="FILE", help="The kernel's System.map (its exports).")
+@click.option(
+    "-F",
+    "--system-map",
+    metavar="FILE",
+    help="The kernel's exports: its vmlinux (__ksymtab), System.map or a /proc/ksyms dump.",
+)
 @click.option("-o", "--output", metavar="FILE", help="Symbol file to write (default: stdout).")
 @click.option("--deps", "deps_path", metavar="FILE", help="Also write modules.dep to FILE.")
 @click.option(

@@ -182,8 +182,14 @@ def _fake_traps(arch: str, names: list[str]) -> dict[str, int]:
     return {n: traps.address(arch, i) for i, n in enumerate(names)}
 
 
-def insmod(opts: InsmodOptions, report: Reporter | None = None) -> InsmodResult:
-    """Probe, dry-run or load one module as ``insmod`` would; raise LoadError on failure."""
+def insmod(
+    opts: InsmodOptions, report: Reporter | None = None, backend: Backend | None = None
+) -> InsmodResult:
+    """Probe, dry-run or load one module as ``insmod`` would; raise LoadError on failure.
+
+    ``backend``: an open kernel to use instead of opening ``opts.backend`` (modprobe
+    loads several modules into one).
+    """
     report = report or Reporter()
     if opts.defer_missing and opts.backend != "sim" and not opts.dry_run:
         raise UsageError(
@@ -191,10 +197,10 @@ def insmod(opts: InsmodOptions, report: Reporter | None = None) -> InsmodResult:
             "cannot apply relocations later"
         )
     with module_lock(opts.path, opts.lock, report):
-        return _insmod_locked(opts, report)
+        return _insmod_locked(opts, report, backend)
 
 
-def _insmod_locked(opts: InsmodOptions, report: Reporter) -> InsmodResult:
+def _insmod_locked(opts: InsmodOptions, report: Reporter, opened: Backend | None) -> InsmodResult:
     """modutils' sequence: read, parse parameters, find the kernel's symbols, check
     the version, then link only (-n, -p) or load."""
     obj = read_object(opts.path)
@@ -202,7 +208,7 @@ def _insmod_locked(opts: InsmodOptions, report: Reporter) -> InsmodResult:
     name = opts.name or module_name_from_path(opts.path)
     info = read_modinfo(obj)
     arg_string, params = _parameters(obj, info, opts, report)
-    kernel = _kernel_side(obj, opts, report)
+    kernel = _kernel_side(obj, opts, report, opened)
     taint = check_version(
         obj, info, kernel.release, kernel.source, kernel.table, opts.force, report
     )
@@ -249,15 +255,20 @@ class _KernelSide:
     source: str
 
 
-def _kernel_side(obj: ElfObject, opts: InsmodOptions, report: Reporter) -> _KernelSide:
-    """Open the backend (unless -n) and read the kernel's symbols and release."""
+def _kernel_side(
+    obj: ElfObject, opts: InsmodOptions, report: Reporter, opened: Backend | None = None
+) -> _KernelSide:
+    """Open the backend (unless -n; ``opened`` if given) and read the kernel's symbols
+    and release."""
     kernel = _KernelSide(None, None, None, "no symbol source")
     if opts.ksyms_path:
         kernel.table = load_symbols(opts.ksyms_path)
         kernel.release = symbol_file_release(opts.ksyms_path)
         kernel.source = opts.ksyms_path
         report.info(f"kernel symbols from {kernel.source} ({len(kernel.table)} symbols)")
-    if not opts.dry_run:
+    if not opts.dry_run and opened is not None:
+        kernel.backend = backend = opened
+    elif not opts.dry_run:
         from .backends.factory import open_backend
 
         kernel.backend = backend = open_backend(

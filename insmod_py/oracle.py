@@ -22,7 +22,11 @@ is like with like:
   symbol values.  (COMMON placement itself is checked separately.)
 * empty sections vanish from ld's output and are not compared; the
   loader-made header, .kmodtab and strings are not ld's business either.
-  Every other non-empty, non-NOBITS ALLOC section is compared byte for byte.
+  Every other non-empty, non-NOBITS ALLOC section is compared byte for byte;
+* a prelinked object's ``struct module_new`` (new path): the loader adds the
+  module's dependencies (``ndeps``, ``deps``) and the autoclean flag at load
+  time, as Zippel's design has it, so those fields are taken from our image
+  and every other byte of ``.module_initdata`` is ld's to match.
 """
 
 from __future__ import annotations
@@ -137,7 +141,26 @@ def compare_with_ld(obj: ElfObject, linked: LinkedModule, workdir: Path) -> Orac
             if section["sh_addr"] != linked.base + piece.offset:
                 raise OracleError(f"ld placed {name} at {section['sh_addr']:#x}")
             ours = linked.image[piece.offset : piece.offset + piece.size]
+            theirs = section.data()
+            if linked.header == "new" and piece.offset == 0:
+                theirs = _with_loader_fields(theirs, ours, obj.word_size)
             compared.append(name)
-            if section.data() != ours:
+            if theirs != ours:
                 differing.append(name)
     return OracleResult(compared, differing)
+
+
+# struct module_new members the loader writes at load time (not in the object)
+LOADER_FIELDS = ("ndeps", "deps", "flags")
+
+
+def _with_loader_fields(theirs: bytes, ours: bytes | bytearray, word_size: int) -> bytes:
+    """ld's ``struct module_new`` bytes with the loader's own fields taken from ours."""
+    from . import modstruct
+
+    out = bytearray(theirs)
+    table = modstruct.layout(word_size, "module")
+    for name in LOADER_FIELDS:
+        f = table.field(name)
+        out[f.offset : f.offset + f.size] = ours[f.offset : f.offset + f.size]
+    return bytes(out)

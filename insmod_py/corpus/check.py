@@ -11,13 +11,15 @@ from __future__ import annotations
 import tempfile
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..depmod import read_module
+from ..elf import ElfObject
 from ..errors import LoadError
 from ..ksyms import SymbolTable
-from ..loader import link
+from ..loader import LinkedModule, link
 from ..oracle import OracleError, compare_with_ld
 
 STATUSES = ("identical", "refused", "differing", "error")
@@ -34,6 +36,7 @@ class Job:
     base: int
     slot: int
     symbols: str  # the tree's symbol file (pyinsmod depmod output)
+    header: str = "legacy"  # or "new": prelinked first (Zippel's ld -r), then linked
 
 
 @dataclass(frozen=True)
@@ -79,18 +82,31 @@ def check(job: Job, table: SymbolTable | None = None) -> Outcome:
             raise LoadError(f"image of {size:#x} bytes exceeds its depmod slot of {job.slot:#x}")
         return job.base
 
+    with tempfile.TemporaryDirectory(prefix="pyinsmod-oracle-") as tmp:
+        try:
+            path = Path(job.tree) / job.path
+            if job.header == "new":
+                from ..prelink import prelink
+
+                prelink(str(path), str(Path(tmp) / "pre.o"))
+                path = Path(tmp) / "pre.o"
+            obj = read_module(path)
+            relocs = sum(s.size // max(s.entsize, 1) for s in obj.relocation_sections())
+            linked = link(obj, table, allocate, name=job.name, header=job.header)
+        except LoadError as err:
+            return outcome("refused", err.reason)
+        except Exception as exc:  # a bug in our loader: reported, never a crash of the run
+            return outcome("error", f"{type(exc).__name__}: {exc} [{_where(exc)}]")
+        t1 = time.perf_counter()
+        return _compare(obj, linked, Path(tmp), outcome, t1)
+
+
+def _compare(
+    obj: ElfObject, linked: LinkedModule, tmp: Path, outcome: Callable[..., Outcome], t1: float
+) -> Outcome:
+    """GNU ld at our addresses, every non-empty ALLOC section compared."""
     try:
-        obj = read_module(Path(job.tree) / job.path)
-        relocs = sum(s.size // max(s.entsize, 1) for s in obj.relocation_sections())
-        linked = link(obj, table, allocate, name=job.name, header="legacy")
-    except LoadError as err:
-        return outcome("refused", err.reason)
-    except Exception as exc:  # a bug in our loader: reported, never a crash of the run
-        return outcome("error", f"{type(exc).__name__}: {exc} [{_where(exc)}]")
-    t1 = time.perf_counter()
-    try:
-        with tempfile.TemporaryDirectory(prefix="pyinsmod-oracle-") as tmp:
-            result = compare_with_ld(obj, linked, Path(tmp))
+        result = compare_with_ld(obj, linked, tmp)
     except OracleError as exc:
         return outcome("error", str(exc), t1=t1)
     except Exception as exc:
