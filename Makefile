@@ -39,6 +39,7 @@ venv: $(STAMP)
 
 include mk/modules.mk
 include mk/corpus.mk
+include mk/corpus24.mk
 
 demo: venv modules
 	@tools/demo $(VENV)/bin/pyinsmod $(BUILD)
@@ -48,8 +49,8 @@ test: venv modules lint system-kernel24
 	$(VPY) -m pytest -q -p no:cacheprovider
 
 lint: venv
-	$(VPY) -m ruff check setup.py insmod_py tests bench tools/fuzz tools/corpus tools/kernel24
-	$(VPY) -m ruff format --check setup.py insmod_py tests bench tools/fuzz tools/corpus tools/kernel24
+	$(VPY) -m ruff check setup.py insmod_py tests bench tools/fuzz tools/corpus tools/corpus24 tools/corpus24-load tools/kernel24
+	$(VPY) -m ruff format --check setup.py insmod_py tests bench tools/fuzz tools/corpus tools/corpus24 tools/corpus24-load tools/kernel24
 
 # Peer (f), Zippel's own C loader, is his 2002 post: give its text as ZIPPEL_SEED=FILE
 # (a checkout beside ../shared/seeds is picked up); without it that row says "not run".

@@ -36,17 +36,33 @@ _OLDCONFIG_ANSWERS = "\n" * 4000  # `yes ""`: every question (there should be no
 class Tree:
     """A configured 2.4 source tree and the make command for it."""
 
-    def __init__(self, machine: Machine, root: Path, wrappers: Path) -> None:
+    def __init__(
+        self, machine: Machine, root: Path, wrappers: Path, make_vars: Sequence[str] = ()
+    ) -> None:
         self.machine = machine
+        self.make_vars = tuple(make_vars)  # e.g. GENKSYMS=<path> for a MODVERSIONS build
         self.root = root
         self.wrappers = wrappers
         self.jobs = (os.cpu_count() or 1) + 1
         self.logs = root.parent / "logs"
         self.logs.mkdir(exist_ok=True)
 
-    def make(self, step: str, *targets: str, parallel: bool = True, stdin: str = "") -> str:
-        """Run make; its output goes to logs/<step>.log; a failure names the log."""
+    def make(
+        self,
+        step: str,
+        *targets: str,
+        parallel: bool = True,
+        stdin: str = "",
+        keep_going: bool = False,
+    ) -> str:
+        """Run make; its output goes to logs/<step>.log; a failure names the log.
+
+        ``keep_going``: ``make -k``, and a failure is the caller's to read from the output.
+        """
         cmd = ["make", f"ARCH={self.machine.name}", f"CROSS_COMPILE={self.wrappers}/"]
+        cmd += self.make_vars
+        if keep_going:
+            cmd.append("-k")
         if parallel:
             cmd.append(f"-j{self.jobs}")
         cmd += targets
@@ -62,7 +78,7 @@ class Tree:
         out = proc.stdout + proc.stderr
         log_file = self.logs / f"{step}.log"
         log_file.write_text(out)
-        if proc.returncode != 0:
+        if proc.returncode != 0 and not keep_going:
             # the scratch tree goes away: keep the log beside the cache entries
             kept = self.root.parent.parent / f"failed-{self.machine.name}-{step}.log"
             shutil.copyfile(log_file, kept)
@@ -111,9 +127,12 @@ def _options(config_text: str) -> set[str]:
     }
 
 
-def configure(tree: Tree) -> None:
-    """Our config, then ``oldconfig`` (no questions: the config is complete) and ``dep``."""
-    ours = cache.config_path(tree.machine)
+def configure(tree: Tree, config: Path | None = None) -> None:
+    """Our config, then ``oldconfig`` (no questions: the config is complete) and ``dep``.
+
+    ``config``: another complete config than the machine's minimal one.
+    """
+    ours = config or cache.config_path(tree.machine)
     shutil.copyfile(ours, tree.root / ".config")
     tree.make("oldconfig", "oldconfig", parallel=False, stdin=_OLDCONFIG_ANSWERS)
     changed = _options(ours.read_text()) ^ _options((tree.root / ".config").read_text())

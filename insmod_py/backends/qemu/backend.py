@@ -54,13 +54,17 @@ class QemuBackend:
         variant: str = "patched",
         *,
         timeout: float = CALL_TIMEOUT,
+        bzimage: Path | None = None,
     ) -> None:
+        """``bzimage``: boot this kernel instead of the cached ``variant`` (the allmod
+        corpus kernel); the state directory should then be its own."""
         if variant not in VARIANTS:
             raise ValueError(f"kernel variant must be one of {', '.join(VARIANTS)}")
         from ..sim.state import default_state_dir
 
         self.arch = arch
         self.variant = variant
+        self.bzimage = bzimage
         self.vm = Vm(state_dir if state_dir is not None else default_state_dir(), arch, variant)
         self.word_size = self.vm.machine.word_size
         self._mask = self.vm.machine.address_mask
@@ -80,7 +84,7 @@ class QemuBackend:
                 channel = self.vm.connect()
                 hello = self._hello(channel)
             else:
-                channel = self.vm.boot(kernel_build(self.arch, self.variant))
+                channel = self.vm.boot(self.bzimage or kernel_build(self.arch, self.variant))
                 hello = self._hello(channel)
         except BaseException:
             self.vm.unlock()
