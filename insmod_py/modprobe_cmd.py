@@ -105,4 +105,6 @@ def _arch_of(dep: dict) -> str:  # type: ignore[type-arg]
 
     for entry in dep.values():
         return read_object(str(entry.path)).machine_name
-    return "i386"
+    from .arch import DEFAULT
+
+    return DEFAULT.name

@@ -27,6 +27,7 @@ import struct
 from dataclasses import dataclass
 from typing import Any
 
+from .arch import DEFAULT
 from .errors import LoadError, UsageError
 
 O_RDONLY, O_WRONLY, O_RDWR, O_APPEND, O_NONBLOCK = 0, 1, 2, 0o2000, 0o4000
@@ -61,7 +62,7 @@ class SimKernel:
     """A simulated 2.4 kernel with a state directory; see the module docstring."""
 
     def __init__(
-        self, state_dir: str | None = None, arch: str = "i386", variant: str = "patched"
+        self, state_dir: str | None = None, arch: str = DEFAULT.name, variant: str = "patched"
     ) -> None:
         from .backends.sim import SimBackend
 

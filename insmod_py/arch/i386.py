@@ -46,7 +46,9 @@ MACHINE = Machine(
         module_area=(0xC8800000, 0xD0000000),
         trap_area=(0xC4000000, 0x04000000),
         user_limit=0xC0000000,  # PAGE_OFFSET
-        inline_services=frozenset(
+        # asm-i386/string.h inlines the string functions; asm-i386/uaccess.h wraps
+        # __generic_copy_*_user inline, and a 4-byte get_user is the widest
+        unexported_services=frozenset(
             (
                 "memmove",
                 "strlen",
@@ -57,6 +59,10 @@ MACHINE = Machine(
                 "strcmp",
                 "strncmp",
                 "strchr",
+                "copy_to_user",
+                "copy_from_user",
+                "copy_user_generic",
+                "__get_user_8",
             )
         ),
     ),

@@ -52,9 +52,9 @@ class SimKernelMap:
     # larger than the area (x86_64's modutil.c tests ``addr + size < next``)
     module_guard: int = PAGE
     module_strict_fit: bool = False
-    # services the machine's 2.4 headers define inline, so its kernel exports none of them
-    # (asm-i386/string.h); the simulated kernel keeps the stubs but does not export them
-    inline_services: frozenset[str] = frozenset()
+    # services the machine's real 2.4 kernel does not export (its headers inline them or
+    # spell them otherwise); the simulated kernel keeps the stubs but does not export them
+    unexported_services: frozenset[str] = frozenset()
 
     @property
     def sentinel(self) -> int:

@@ -49,6 +49,8 @@ MACHINE = Machine(
         user_limit=0x0000010000000000,  # PAGE_OFFSET
         module_guard=0,  # arch/x86_64/mm/modutil.c: no guard page
         module_strict_fit=True,
+        # asm-x86_64/uaccess.h calls the exported copy_*_user; no __generic_copy_*
+        unexported_services=frozenset(("__generic_copy_to_user", "__generic_copy_from_user")),
     ),
     debian_flavour="amd64",
     debian_arch="amd64",

@@ -14,6 +14,7 @@ import struct
 from pathlib import Path
 
 from ... import modstruct as ms
+from ...arch import DEFAULT
 from ...errors import KernelError, LoadError
 from ...fsutil import atomic_write
 from ...ksyms import KernelSymbol, SymbolTable
@@ -50,7 +51,7 @@ class QemuBackend:
     def __init__(
         self,
         state_dir: str | None = None,
-        arch: str = "i386",
+        arch: str = DEFAULT.name,
         variant: str = "patched",
         *,
         timeout: float = CALL_TIMEOUT,

@@ -122,12 +122,10 @@ def native_code(arch: str) -> dict[int, bytes]:
 def kernel_exports(arch: str) -> dict[str, int]:
     """Every kernel symbol the simulated kernel provides -> its stub or data address."""
     lay = kernel_map(arch)
-    # inline in the machine's own headers, or the other machine's user-copy exports
-    hidden = lay.inline_services | {n for n, a in uaccess.ARCH_ONLY.items() if a != arch}
     out = {
         name: lay.stub_base + SLOT * i
         for i, (name, _) in enumerate(FUNCTIONS)
-        if name not in hidden
+        if name not in lay.unexported_services
     }
     out.update({name: lay.native_base + off for name, (off, _) in _thunks(arch).items()})
     out.update({name: lay.data_base + off for name, off in DATA_SYMBOLS.items()})

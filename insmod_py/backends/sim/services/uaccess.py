@@ -186,14 +186,3 @@ FUNCTIONS: tuple[tuple[str, Callable], ...] = (
     ("__strncpy_from_user", _strncpy_from_user),
     ("strnlen_user", _strnlen_user),
 )
-
-# Exports only one of the machines had: i386 2.4 inlines copy_to_user around
-# __generic_copy_*; x86_64 exports the checked copies and an 8-byte get_user.
-ARCH_ONLY = {
-    "__generic_copy_to_user": "i386",
-    "__generic_copy_from_user": "i386",
-    "copy_to_user": "x86_64",
-    "copy_from_user": "x86_64",
-    "copy_user_generic": "x86_64",
-    "__get_user_8": "x86_64",
-}
