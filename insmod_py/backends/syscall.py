@@ -24,15 +24,14 @@ import ctypes
 import errno as E
 import os
 import platform
-import struct
 from collections.abc import Callable
 from typing import Any
 
-from .. import modstruct as ms
 from ..arch import DEFAULT, by_name, host
 from ..errors import KernelError, LoadError
 from ..ksyms import KernelSymbol, SymbolTable, load_symbols
-from ..modstruct import KERNEL_SYM_NAME_LEN, QM_DEPS, QM_INFO, QM_MODULES, QM_REFS, QM_SYMBOLS
+from ..modstruct import KERNEL_SYM_NAME_LEN, QM_SYMBOLS
+from . import querybuf
 from .base import ImageInfo, ModuleInfo
 
 CAP_SYS_MODULE = 16  # include/uapi/linux/capability.h
@@ -259,18 +258,7 @@ class SyscallBackend:
 
     def modules(self) -> list[ModuleInfo]:
         """QM_MODULES, then QM_INFO, QM_REFS and QM_DEPS per module (newest first)."""
-        result = []
-        for name in self._query_names(None, QM_MODULES):
-            try:
-                addr, size, flags, usecount = self._query_info(name)
-                refs = tuple(self._query_names(name, QM_REFS))
-                deps = tuple(self._query_names(name, QM_DEPS))
-            except KernelError as exc:
-                if exc.errno == E.ENOENT:  # removed while we were looking, as modutils did
-                    continue
-                raise
-            result.append(ModuleInfo(name, addr, size, flags, usecount, refs, deps))
-        return result
+        return querybuf.modules(self.query_module, self.word_size)
 
     def kernel_symbols(self) -> SymbolTable:
         """Module exports (newest module first) then the kernel's, as /proc/ksyms listed them.
@@ -279,7 +267,8 @@ class SyscallBackend:
         obsolete get_kernel_syms.
         """
         try:
-            return self._symbols_by_query()
+            kernel = querybuf.symbols(self.word_size, *self.query_module(None, QM_SYMBOLS), None)
+            return querybuf.symbol_table(self.query_module, self.word_size, kernel)
         except KernelError as exc:
             if exc.errno != E.ENOSYS:
                 raise
@@ -310,53 +299,6 @@ class SyscallBackend:
                 continue
             raise self._fail("query_module", err or E.EIO)
         raise KernelError("query_module", E.ENOSPC, "buffer size kept changing")
-
-    def _query_names(self, name: str | None, which: int) -> list[str]:
-        data, count = self.query_module(name, which)
-        names = data.split(b"\0")[:count]
-        return [n.decode("latin-1") for n in names]
-
-    def _query_info(self, name: str) -> tuple[int, int, int, int]:
-        data, _ = self.query_module(name, QM_INFO)
-        w = self.word_size
-        word = ms.WORD_FORMAT[w]
-        fmt = "<3" + word + word.lower()  # struct module_info: 3 unsigned longs, a long
-        if len(data) < 4 * w:
-            raise KernelError("query_module", E.EINVAL, f"short QM_INFO for {name}")
-        addr, size, flags, usecount = struct.unpack_from(fmt, data)
-        return addr, size, flags, usecount
-
-    def _query_symbols(self, name: str | None) -> list[KernelSymbol]:
-        """QM_SYMBOLS: nsyms ``{value, name_offset}`` word pairs, then the strings."""
-        data, nsyms = self.query_module(name, QM_SYMBOLS)
-        w = self.word_size
-        fmt = "<2" + ms.WORD_FORMAT[w]
-        if nsyms * 2 * w > len(data):
-            raise KernelError("query_module", E.EINVAL, f"QM_SYMBOLS count {nsyms} too large")
-        symbols = []
-        for i in range(nsyms):
-            value, offset = struct.unpack_from(fmt, data, i * 2 * w)
-            if offset >= len(data):
-                raise KernelError("query_module", E.EINVAL, f"symbol name offset {offset:#x}")
-            end = data.find(b"\0", offset)
-            sym = data[offset : end if end >= 0 else len(data)].decode("latin-1")
-            symbols.append(KernelSymbol(sym, value, name))
-        return symbols
-
-    def _symbols_by_query(self) -> SymbolTable:
-        table = SymbolTable()
-        for module in self._query_names(None, QM_MODULES):
-            try:
-                syms = self._query_symbols(module)
-            except KernelError as exc:
-                if exc.errno == E.ENOENT:
-                    continue
-                raise
-            for sym in syms:
-                table.add(sym)
-        for sym in self._query_symbols(None):
-            table.add(sym)
-        return table
 
     # -- get_kernel_syms ------------------------------------------------------------------------
 

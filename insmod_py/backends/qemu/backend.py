@@ -18,7 +18,8 @@ from ...arch import DEFAULT
 from ...errors import KernelError, LoadError
 from ...fsutil import atomic_write
 from ...ksyms import KernelSymbol, SymbolTable
-from ...modstruct import QM_DEPS, QM_INFO, QM_MODULES, QM_REFS, QM_SYMBOLS
+from ...modstruct import QM_SYMBOLS
+from .. import querybuf
 from ..base import ImageInfo, ModuleInfo
 from .protocol import Channel, GuestDied, Op, ProtocolError, Reply, encode_str
 from .vm import KERNEL_SYMBOLS_CACHE, Vm, VmError, VmStatus
@@ -153,19 +154,7 @@ class QemuBackend:
 
     def kernel_symbols(self) -> SymbolTable:
         """Module exports (newest module first) then the kernel's, via QM_SYMBOLS."""
-        table = SymbolTable()
-        for module in self._query_names(None, QM_MODULES):
-            try:
-                syms = self._query_symbols(module)
-            except KernelError as exc:
-                if exc.errno == E.ENOENT:
-                    continue
-                raise
-            for sym in syms:
-                table.add(sym)
-        for sym in self._kernel_own_symbols():
-            table.add(sym)
-        return table
+        return querybuf.symbol_table(self._query, self.word_size, self._kernel_own_symbols())
 
     def _kernel_own_symbols(self) -> list[KernelSymbol]:
         """QM_SYMBOLS of the kernel itself, kept in the VM's directory after the first query:
@@ -177,7 +166,7 @@ class QemuBackend:
         except OSError:
             data, count = self._query(None, QM_SYMBOLS)
             atomic_write(str(cache), count.to_bytes(8, "little") + data, 0o600)
-        return self._parse_symbols(data, count, None)
+        return querybuf.symbols(self.word_size, data, count, None)
 
     def create_module(self, name: str, size: int) -> int:
         payload = struct.pack("<Q", size & 0xFFFFFFFFFFFFFFFF) + encode_str(name)
@@ -193,18 +182,7 @@ class QemuBackend:
 
     def modules(self) -> list[ModuleInfo]:
         """QM_MODULES, then QM_INFO, QM_REFS and QM_DEPS per module (newest first)."""
-        result = []
-        for name in self._query_names(None, QM_MODULES):
-            try:
-                addr, size, flags, usecount = self._query_info(name)
-                refs = tuple(self._query_names(name, QM_REFS))
-                deps = tuple(self._query_names(name, QM_DEPS))
-            except KernelError as exc:
-                if exc.errno == E.ENOENT:
-                    continue
-                raise
-            result.append(ModuleInfo(name, addr, size, flags, usecount, refs, deps))
-        return result
+        return querybuf.modules(self._query, self.word_size)
 
     # -- the rest of 2.4's interface -----------------------------------------------------------
 
@@ -235,29 +213,6 @@ class QemuBackend:
             except QueryBufferTooSmall as exc:
                 size = max(exc.ret, size + 1)
         raise KernelError("query_module", E.ENOSPC, "buffer size kept changing")
-
-    def _query_names(self, name: str | None, which: int) -> list[str]:
-        data, count = self._query(name, which)
-        return [n.decode("latin-1") for n in data.split(b"\0")[:count]]
-
-    def _query_info(self, name: str) -> tuple[int, int, int, int]:
-        data, _ = self._query(name, QM_INFO)
-        info = ms.parse(self.word_size, "module_info", data)
-        return info["addr"], info["size"], info["flags"], info["usecount"]
-
-    def _query_symbols(self, name: str | None) -> list[KernelSymbol]:
-        """QM_SYMBOLS: ``nsyms`` (value, name offset) word pairs, then the strings."""
-        data, nsyms = self._query(name, QM_SYMBOLS)
-        return self._parse_symbols(data, nsyms, name)
-
-    def _parse_symbols(self, data: bytes, nsyms: int, name: str | None) -> list[KernelSymbol]:
-        pair = struct.Struct("<" + 2 * self.vm.machine.word_format)
-        symbols = []
-        for value, offset in pair.iter_unpack(data[: nsyms * pair.size]):
-            end = data.find(b"\0", offset)
-            text = data[offset : end if end >= 0 else len(data)].decode("latin-1")
-            symbols.append(KernelSymbol(text, value, name))
-        return symbols
 
     def get_kernel_syms(self) -> list[tuple[int, str]]:
         """sys_get_kernel_syms' table: "#module" pseudo entries, then symbols, kernel last."""
