@@ -21,10 +21,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, partial
 
 from .arch import Machine
 from .elf import ElfObject
+from .elf import constants as C
 from .errors import LoadError
 from .modutils_image import PseudoImage
 
@@ -241,7 +242,7 @@ def _first_defined(obj: ElfObject, names: Sequence[str]) -> dict[str, int]:
     out: dict[str, int] = {}
     indexes = cols.indexes_named(names)
     for index, name in zip(indexes, cols.names_of(indexes), strict=True):
-        if cols.shndx[index] != 0 and name not in out:
+        if cols.shndx[index] != C.SHN_UNDEF and name not in out:
             out[name] = index
     return out
 
@@ -332,6 +333,12 @@ def _generic_strings(obj: ElfObject) -> tuple[tuple[str, ...], str | None]:
     return strings, problem
 
 
+def _hex_field(entry: Entry, fields: Mapping[str, tuple[int, str, int]], name: str) -> str:
+    value = entry[name]
+    assert isinstance(value, int)
+    return hexf(value, fields[name][2])
+
+
 def map_name(path: str) -> str:
     """The module name the maps print: the file name less ``.gz``, then ``.o`` or ``.mod``."""
     name = path.rsplit("/", 1)[-1]
@@ -359,11 +366,6 @@ def format_maps(modules: Sequence[tuple[str, ModuleTables]], machine: Machine) -
         for table in TABLES:
             fields, _ = table.layout(word)
             for entry in tables.entries.get(table.kind, ()):
-
-                def hexfield(f: str, entry: Entry = entry, fields: dict = fields) -> str:
-                    value = entry[f]
-                    assert isinstance(value, int)
-                    return hexf(value, fields[f][2])
-
+                hexfield = partial(_hex_field, entry, fields)
                 lines[table.map_file].append(table.line(column, entry, hexfield))
     return {name: "".join(f"{line}\n" for line in text) for name, text in lines.items()}
