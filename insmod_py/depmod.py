@@ -290,7 +290,10 @@ def scan_tree(
         except LoadError as err:
             raise err.with_file(str(path)) from None
         if is_24_module(obj):
-            found = read_tables(obj)
+            try:
+                found = read_tables(obj)
+            except LoadError as err:  # the maps only: the module still links
+                found = ModuleTables(warnings=(f"device tables not read: {err.reason}",))
             if found or found.warnings:
                 tables[rel] = found
     machines = {s.machine for _, s in scans}
