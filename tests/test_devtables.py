@@ -415,3 +415,40 @@ def test_corpus_maps_name_every_module_with_a_filled_table(corpus_tree) -> None:
         assert in_map[name] == with_symbol[name], name
     counts = {name: len(mods) for name, mods in in_map.items()}
     assert counts["modules.pcimap"] >= 160 and counts["modules.usbmap"] >= 60, counts
+
+
+FUZZ_COUNT = 600  # per machine: a second or two
+
+
+@pytest.mark.parametrize("target", TARGETS, ids=lambda t: t.name)
+def test_mutated_tables_end_in_tables_or_warnings(target: Target, tmp_path: Path) -> None:
+    """The fuzzer's field mutations of the tables object (headers, symbols, relocations,
+    strings): depmod's scan of it ends normally or in one LoadError, never another
+    exception; tables it cannot read are warnings."""
+    import random
+
+    from insmod_py import fuzz as fh
+    from insmod_py.elf import ElfObject
+    from insmod_py.errors import LoadError
+
+    seed = fh.map_seed("tables.o", compile_c(tmp_path, PRELUDE + TABLES_MODULE, "tables",
+                                             target.flags()).read_bytes())  # fmt: skip
+    rng = random.Random(2002)
+    outcomes = {"refused": 0, "read": 0, "warned": 0}
+    for _ in range(FUZZ_COUNT):
+        data, _ = fh.mutate(seed, rng)
+        (tmp_path / "tree").mkdir(exist_ok=True)
+        try:
+            ElfObject(data, "x.o")
+        except LoadError:
+            outcomes["refused"] += 1
+            continue
+        (tmp_path / "tree" / "x.o").write_bytes(data)
+        try:
+            depmod = scan_tree(tmp_path / "tree")
+        except LoadError:
+            outcomes["refused"] += 1
+            continue
+        outcomes["warned" if depmod.table_warnings() else "read"] += 1
+        depmod.format_maps()
+    assert outcomes["read"] and outcomes["warned"], outcomes
