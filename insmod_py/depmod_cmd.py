@@ -71,7 +71,7 @@ def depmod(
     else:
         click.echo(text, nl=False)
     if deps_path:
-        # modules.dep last: modprobe compares its time with the modules' (as modutils did)
+        # modules.dep last, as modutils closed it last: its time stands for the whole set
         where = os.path.dirname(deps_path)
         outputs = [(os.path.join(where, n), t.encode()) for n, t in result.format_maps().items()]
         atomic_write_all([*outputs, (deps_path, result.format_deps().encode())])

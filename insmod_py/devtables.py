@@ -174,8 +174,7 @@ TABLES: tuple[DeviceTable, ...] = (
 
 GENERIC_STRING = "modules.generic_string"
 GENERIC_SECTION = ".modstring"
-# Every file, in the order modutils wrote them (modules.dep, written by the caller, is
-# renamed last: modprobe compares its time with the modules').
+# Every file, in the order modutils wrote them (the caller writes modules.dep after them).
 MAP_HEADERS: dict[str, str] = {
     GENERIC_STRING: "# module             id=string",
     "modules.pcimap": "# pci module         vendor     device     subvendor  subdevice  class      "
