@@ -19,7 +19,7 @@ from pathlib import Path
 
 from ..depmod import Depmod, scan_tree
 from ..errors import LoadError
-from ..fsutil import atomic_write
+from ..fsutil import atomic_write, atomic_write_all
 from ..kernel24.corpus import (
     FLAVOURS,
     CorpusBuild,
@@ -37,13 +37,27 @@ SYMBOLS_FILE = "symbols.txt"
 
 
 def prepare(build: CorpusBuild) -> tuple[Depmod, Path]:
-    """depmod the build's tree (kernel exports from vmlinux); write modules.dep and symbols."""
+    """depmod the build's tree (kernel exports from vmlinux); write modules.dep, the
+    modules.*map files beside it, and the symbols."""
     depmod = scan_tree(build.modules, build.vmlinux)
     symbols = build.directory / SYMBOLS_FILE
     release = "# UTS_RELEASE 2.4.37.11\n"
     atomic_write(str(symbols), (release + depmod.format_symbols()).encode())
-    atomic_write(str(build.modules / DEP_FILE), depmod.format_deps().encode())
+    maps = [
+        (str(build.modules / name), text.encode()) for name, text in depmod.format_maps().items()
+    ]
+    atomic_write_all([*maps, (str(build.modules / DEP_FILE), depmod.format_deps().encode())])
     return depmod, symbols
+
+
+def maps_summary(depmod: Depmod) -> str:
+    """How many modules, and entries, each map file got."""
+    parts = []
+    for name, text in depmod.format_maps().items():
+        lines = text.splitlines()[1:]
+        modules = len({line.split()[0] for line in lines})
+        parts.append(f"{name.removeprefix('modules.')} {modules} ({len(lines)} entries)")
+    return "maps: modules (entries): " + ", ".join(parts)
 
 
 def build_summary(build: CorpusBuild) -> str:
@@ -102,6 +116,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"corpus24: {flavour}: depmod: {len(depmod.modules)} modules, "
                   f"{len(depmod.symbols)} symbols, {sum(missing.values())} unresolved "
                   f"references in {len(depmod.unresolved)} modules", flush=True)  # fmt: skip
+            print(f"corpus24: {flavour}: depmod: {maps_summary(depmod)}", flush=True)
+            for line in depmod.table_warnings():
+                print(f"corpus24: {flavour}: depmod: WARNING: {line}", flush=True)
             jobs = [
                 Job(f"{flavour}-{header}", str(build.modules), m.path, m.name, m.base, m.slot,
                     str(symbols), header)
