@@ -123,9 +123,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"corpus24: {arch} {flavour}: depmod: {len(depmod.modules)} modules, "
                   f"{len(depmod.symbols)} symbols, {sum(missing.values())} unresolved "
                   f"references in {len(depmod.unresolved)} modules", flush=True)  # fmt: skip
-            print(f"corpus24: {flavour}: depmod: {maps_summary(depmod)}", flush=True)
+            print(f"corpus24: {arch} {flavour}: depmod: {maps_summary(depmod)}", flush=True)
             for line in depmod.table_warnings():
-                print(f"corpus24: {flavour}: depmod: WARNING: {line}", flush=True)
+                print(f"corpus24: {arch} {flavour}: depmod: WARNING: {line}", flush=True)
             jobs = [
                 Job(f"{arch}-{flavour}-{header}", str(build.modules), m.path, m.name, m.base,
                     m.slot, str(symbols), header)
