@@ -1,8 +1,9 @@
-"""The committed allmod configs keep what the corpus build and the qemu boot rely on.
+"""The committed allmod configs keep what the corpus build and the qemu boot rely on, and
+the corpus build names why each object failed.
 
-They are generated once by driving 2.4's Configure (kernel24/allmod.py) and committed;
-these checks catch a regenerated or hand-edited config that would no longer boot under
-qemu, would drop the MODVERSIONS switch the two flavours flip, or is not modular.
+The configs are generated once by driving 2.4's Configure (kernel24/allmod.py) and
+committed; these checks catch a regenerated or hand-edited config that would no longer
+boot under qemu, would drop the MODVERSIONS switch the two flavours flip, or is not modular.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import pytest
 
 from insmod_py.arch import MACHINES
 from insmod_py.kernel24 import cache
-from insmod_py.kernel24.corpus import allmod_config_path, flavour_config
+from insmod_py.kernel24.corpus import allmod_config_path, failures_from_log, flavour_config
 
 
 def _values(text: str) -> dict[str, str]:
@@ -44,3 +45,21 @@ def test_allmod_config_is_modular_and_boots_like_the_minimal_one(machine) -> Non
 @pytest.mark.parametrize("flavour,want", [("plain", "n"), ("modversions", "y")])
 def test_each_flavour_sets_modversions(machine, flavour: str, want: str) -> None:
     assert _values(flavour_config(machine, flavour))["CONFIG_MODVERSIONS"] == want
+
+
+def test_failures_name_the_compiler_or_assembler_error_of_each_object() -> None:
+    log = "\n".join([
+        "gcc ... -c -o af_irda.o af_irda.c",
+        "af_irda.c:1310:17: error: label 'out' used but not defined",
+        "make[3]: *** [/x/Rules.make:60: af_irda.o] Error 1",
+        "synclinkmp.c: Assembler messages:",
+        "synclinkmp.c:1760: Error: invalid instruction suffix for `pop'",
+        "synclinkmp.c:1768: Error: invalid instruction suffix for `push'",
+        "make[4]: *** [/x/Rules.make:60: synclinkmp.o] Error 1",
+        "make[4]: *** [/x/Rules.make:60: lonely.o] Error 1",
+    ])  # fmt: skip
+    assert failures_from_log(log) == {
+        "af_irda.o": "af_irda.c: label 'out' used but not defined",
+        "synclinkmp.o": "synclinkmp.c: invalid instruction suffix for `pop'",
+        "lonely.o": "(no compiler error in the log)",
+    }
