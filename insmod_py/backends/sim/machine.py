@@ -14,7 +14,8 @@ from __future__ import annotations
 import itertools
 import time
 from bisect import bisect_right
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -76,17 +77,8 @@ def run_function(
     loops 5-40x slower, so ``budget=0`` turns it off and leaves ``timeout``
     (seconds) as the only bound.
     """
-    target = by_name(arch)
-    if runtime.arch and runtime.arch != arch:
-        raise ValueError(f"kernel runtime belongs to {runtime.arch}, not {arch}")
-    runtime.arch = arch
-    runtime.log = []
-    runtime.jiffies += 1  # time passes between syscalls
-    machine = _Machine(target, modules, runtime, user)
-    try:
+    with _syscall(arch, modules, runtime, user) as machine:
         return machine.run(entry, args, budget, timeout)
-    finally:
-        machine.close()
 
 
 def run_kernel(
@@ -102,6 +94,16 @@ def run_kernel(
 
     Module memory, the heap and ``user`` are updated even when a call oopses.
     """
+    with _syscall(arch, modules, runtime, user) as machine:
+        return routine(KernelContext(machine))
+
+
+@contextmanager
+def _syscall(
+    arch: str, modules: list[MappedModule], runtime: KernelRuntime, user: UserMemory | None
+) -> Iterator[_Machine]:
+    """The machine for one syscall's kernel code: the runtime bound to ``arch``, its log
+    reset and its clock advanced; afterwards memory goes back to the Python objects."""
     target = by_name(arch)
     if runtime.arch and runtime.arch != arch:
         raise ValueError(f"kernel runtime belongs to {runtime.arch}, not {arch}")
@@ -110,7 +112,7 @@ def run_kernel(
     runtime.jiffies += 1  # time passes between syscalls
     machine = _Machine(target, modules, runtime, user)
     try:
-        return routine(KernelContext(machine))
+        yield machine
     finally:
         machine.close()
 
