@@ -703,7 +703,7 @@ def test_one_engine_serves_every_call_of_a_process(tmp_path):
 import json, sys
 from insmod_py.backends.base import Region
 from insmod_py.backends.sim.machine import (
-    KernelRuntime, MappedModule, Oops, engines_built, run_function, run_kernel)
+    KernelRuntime, MappedModule, Oops, engine_stats, run_function, run_kernel)
 jobs = json.loads(sys.stdin.read())
 mods = [MappedModule(n, b, bytearray.fromhex(m)) for n, b, m, _ in jobs]
 rt = KernelRuntime()
@@ -715,10 +715,11 @@ for _ in range(3):
     except Oops:
         out.append("oops")
 out.append(run_kernel("i386", [mods[0]], rt, lambda ctx: ctx.call(jobs[0][3])))
-print(json.dumps([engines_built(), out]))
+stats = engine_stats()
+print(json.dumps([stats.built, stats.calls, out]))
 """
     jobs = [["mod", mod.base, mod.memory.hex(), sym["init_module"]],
             ["crash", crash.base, crash.memory.hex(), csym["f"]]]  # fmt: skip
     proc = subprocess.run([sys.executable, "-c", code], input=json.dumps(jobs),
                           capture_output=True, text=True, check=True)  # fmt: skip
-    assert json.loads(proc.stdout) == [1, [7, "oops"] * 3 + [7]]
+    assert json.loads(proc.stdout) == [1, 7, [7, "oops"] * 3 + [7]]

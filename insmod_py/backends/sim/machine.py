@@ -17,7 +17,7 @@ import time
 from bisect import bisect_right
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TypeVar
 
 from insmod_py import modstruct
@@ -122,10 +122,22 @@ def _syscall(
             idle.append(machine)
 
 
-def engines_built() -> int:
-    """Unicorn engines this process has constructed: one per machine, reused call after
-    call (a second only while the first is busy, or after one failed to wipe)."""
-    return _Machine.built
+@dataclass
+class EngineStats:
+    """What this process's engines did, for the benchmark and the tests."""
+
+    built: int = 0  # engines constructed: one per machine, reused call after call (a
+    # second only while the first is busy, or after one could not be wiped)
+    calls: int = 0  # calls into module code (nested ones are part of their caller's)
+    seconds: float = 0.0  # wall time in those calls: module code and the services it called
+
+
+_STATS = EngineStats()
+
+
+def engine_stats() -> EngineStats:
+    """A copy of this process's counts so far."""
+    return replace(_STATS)
 
 
 # Idle engines per machine name.  A forked child starts without them: an engine's
@@ -162,8 +174,6 @@ class _Machine:
     module and user pages, the data page, the stack, the used part of the heaps,
     translated code.  The next call then sees what a fresh engine would show it.
     """
-
-    built = 0  # engines constructed in this process (engines_built)
 
     def __init__(self, arch: Machine) -> None:
         import unicorn as u
@@ -204,7 +214,7 @@ class _Machine:
         self.modules: list[MappedModule] = []
         self.user: UserMemory | None = None
         self.pristine: list[tuple[MappedModule, int, bytes]] = []
-        _Machine.built += 1
+        _STATS.built += 1
 
     # -- set-up
 
@@ -243,7 +253,9 @@ class _Machine:
         self.fixups = self._exception_fixups()
         self._map()
         self._range_hooks()
-        self.uc.ctl_flush_tb()  # code translated for another call's modules is stale
+        # code translated for another call's modules must never run: drop it all (cheap)
+        # rather than count on unmapping to
+        self.uc.ctl_flush_tb()
 
     def _symbols(self) -> None:
         spans = []
@@ -514,6 +526,24 @@ class _Machine:
         """Call ``entry``; ``result`` says what it returns: "int" (eax), "long" (a
         machine word, signed) or "wide" (a signed 64-bit value, edx:eax on i386).
         ``top``: where its stack frame goes (default: the top of the task stack)."""
+        began = time.monotonic()
+        try:
+            return self._run(entry, args, budget, timeout, result, top, nested)
+        finally:
+            if not nested:  # a nested call's time is its caller's
+                _STATS.calls += 1
+                _STATS.seconds += time.monotonic() - began
+
+    def _run(
+        self,
+        entry: int,
+        args: tuple[int, ...],
+        budget: int,
+        timeout: float,
+        result: str = "int",
+        top: int | None = None,
+        nested: bool = False,
+    ) -> int:
         u, uc, lay = self.u, self.uc, self.lay
         self.failure, self.fault = None, None
         word = lay.word
