@@ -1,11 +1,13 @@
 """Run one module function (init_module, cleanup_module...) in the unicorn CPU emulator.
 
-Each call builds a fresh engine: the kernel stub page (a ``ret`` per provided
-function, hooked so Python runs the service), a native page (the sentinel
-``hlt`` the function returns to, retpoline thunks), the kernel data page, an
-8 KiB task stack, the kmalloc and vmalloc arenas and every module at its base.
-After the run the modules' memory and the heap go back to the caller's objects;
-no unicorn state survives the call. ``import unicorn`` happens only in here,
+A process builds one engine per machine and keeps it: the kernel stub page (a
+``ret`` per provided function, hooked so Python runs the service), a native page
+(the sentinel ``hlt`` the function returns to, retpoline thunks), the kernel data
+page, an 8 KiB task stack and the kmalloc and vmalloc arenas.  Each call maps
+every module at its base and writes the data page, the task and the heap blocks;
+after it the modules' memory and the heap go back to the caller's objects and
+the engine is wiped, so nothing of one call reaches the next (a modprobe of a
+chain pays for the engine once).  ``import unicorn`` happens only in here,
 inside the functions, so importing this module stays cheap.
 """
 
