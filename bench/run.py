@@ -376,9 +376,10 @@ def measure_emulator(runs: int) -> dict[str, object]:
         budget = run_function.__kwdefaults__["budget"]
 
         def spin() -> None:
-            # the expected oops: "did not return within N instructions"
-            with contextlib.suppress(LoadError):
-                load(loop, backend, name="loop")
+            # the expected oops: "did not return within N instructions"; a new kernel
+            # each time, as the crashed module stays in the one it crashed in
+            with tempfile.TemporaryDirectory() as fresh, contextlib.suppress(LoadError):
+                load(loop, SimBackend(state_dir=fresh, arch="i386"), name="loop")
 
         t = stats(timed(spin, max(runs // 3, 1)))
         result["loop_budget_instructions"] = budget
