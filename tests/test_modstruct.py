@@ -214,6 +214,4 @@ def test_fast_packer_and_construct_definition_give_the_same_bytes(
         )
         assert fast == reference
         assert ms.build_array(word_size, struct, [values, values]) == reference * 2
-        assert ms.parse(word_size, struct, fast) == ms.parse_with_construct(
-            word_size, struct, fast
-        )
+        assert ms.parse(word_size, struct, fast) == ms.parse_with_construct(word_size, struct, fast)
