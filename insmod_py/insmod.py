@@ -266,14 +266,15 @@ def _kernel_side(
         kernel.release = symbol_file_release(opts.ksyms_path)
         kernel.source = opts.ksyms_path
         report.info(f"kernel symbols from {kernel.source} ({len(kernel.table)} symbols)")
-    if not opts.dry_run and opened is not None:
-        kernel.backend = backend = opened
-    elif not opts.dry_run:
-        from .backends.factory import open_backend
+    if not opts.dry_run:
+        if opened is None:
+            from .backends.factory import open_backend
 
-        kernel.backend = backend = open_backend(
-            opts.backend, arch=obj.machine_name, variant=opts.variant, state_dir=opts.state_dir
-        )
+            opened = open_backend(
+                opts.backend, arch=obj.machine_name, variant=opts.variant,
+                state_dir=opts.state_dir,
+            )  # fmt: skip
+        kernel.backend = backend = opened
         if kernel.table is None:
             kernel.table = backend.kernel_symbols()
             version_of = getattr(backend, "kernel_version", None)

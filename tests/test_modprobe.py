@@ -63,6 +63,19 @@ def test_modprobe_loads_dependencies_first_and_removes_unused_ones(tree) -> None
     assert py.modules() == []
 
 
+def test_modprobe_checks_each_modules_kernel_version_as_load_does(tree) -> None:
+    """A dependency compiled for another kernel stops the chain, as insmod would stop it
+    (modprobe hands insmod an open kernel: that kernel's release counts)."""
+    py, root = tree
+    exporter = root / "kernel" / "misc" / "exporter.o"
+    data = exporter.read_bytes()
+    assert b"kernel_version=2.4.37.11" in data
+    exporter.write_bytes(data.replace(b"kernel_version=2.4.37.11", b"kernel_version=2.4.37.10"))
+    line = py.fails("modprobe", "--dir", str(root), "user")
+    assert "kernel-module version mismatch" in line and "2.4.37.10" in line
+    assert py.modules() == []
+
+
 def test_modprobe_dry_run_and_listing(tree) -> None:
     py, root = tree
     out = py.run("modprobe", "--dir", str(root), "-n", "user").stdout
