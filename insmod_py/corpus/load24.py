@@ -50,17 +50,25 @@ class Outcome:
         return self.qemu == self.sim
 
 
+# how a crash reads: the simulated kernel's "Oops: ...", the real one's worker "killed by
+# signal 9 (a kernel oops?)" or "the ... VM died"; whole words, as a symbol name such as
+# loops_per_jiffy or oops_in_progress is no crash
+_CRASH = re.compile(r"\b(?:Oops|oops|died)\b")
+
+
 def classify(err: LoadError) -> str:
-    """One outcome word for a failed load (errno names, not numbers: they group)."""
-    text = str(err)
-    if "Oops" in text or "oops" in text or "died" in text:
-        return "oops"
+    """One outcome word for a failed load (errno names, not numbers: they group).
+
+    The kind of error decides first: an errno or a list of unresolved names is never a
+    crash, whatever the names spell."""
     if isinstance(err, KernelError):
         name = errno.errorcode.get(err.errno, str(err.errno))
         return f"{'init' if err.call == 'init_module' else err.call}: {name}"
-    if isinstance(err, SymbolError) and "unresolved" in err.reason:
+    if isinstance(err, SymbolError) and "unresolved symbol" in err.reason:
         names = err.reason.split("unresolved symbol", 1)[1].lstrip("s ").split(" (")[0]
         return f"unresolved: {names}"
+    if _CRASH.search(str(err)):
+        return "oops"
     return f"refused: {err.reason}"
 
 
