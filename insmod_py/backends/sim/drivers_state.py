@@ -1,7 +1,7 @@
 """What the simulated kernel keeps for drivers between syscalls, and where its objects live.
 
-Pending timers, /proc entries, misc devices, claimed I/O port regions and open
-files are kernel state a module reaches through pointers; the structs
+Pending timers, /proc entries, misc devices, claimed I/O port regions, notifier
+chains and open files are kernel state a module reaches through pointers; the structs
 themselves live in guest memory (the module's own, or kmalloc blocks), and
 this records which addresses the kernel has linked where.  It is saved inside
 the services' runtime blob (see ``services.KernelRuntime``).
@@ -73,6 +73,7 @@ class DriverState:
     next_ino: int = PROC_DYNAMIC_FIRST
     pid: int = 100  # the last pid handed out; each userspace command is a new process
     sigpending: int = 0
+    reboot_notifiers: int = 0  # reboot_notifier_list: the first struct notifier_block
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -84,6 +85,7 @@ class DriverState:
             "next_fd": self.next_fd,
             "next_ino": self.next_ino,
             "pid": self.pid,
+            "reboot_notifiers": self.reboot_notifiers,
         }
 
     @classmethod
@@ -112,6 +114,7 @@ class DriverState:
                 next_fd=_int(obj["next_fd"]),
                 next_ino=_int(obj["next_ino"]),
                 pid=_int(obj["pid"]),
+                reboot_notifiers=_int(obj.get("reboot_notifiers", 0)),  # older states: none
             )
         except (KeyError, TypeError) as exc:
             raise ValueError(f"corrupt driver state: {exc}") from None

@@ -2,7 +2,7 @@
 
 The kernel builds ``struct file``/``struct inode`` for an open, allocates a
 ``struct proc_dir_entry`` the module fills in, walks the module's
-``struct timer_list`` and ``struct miscdevice``, and keeps ``current`` (a
+``struct timer_list``, ``struct miscdevice`` and notifier chains, and keeps ``current`` (a
 ``struct task_struct``) at the base of the task stack.  These are the offsets
 (and sizes) of the members it touches, for 4-byte (i386) and 8-byte (x86_64)
 words; ``tests/test_sim_kstructs.py`` checks every number against gcc compiling
@@ -52,6 +52,9 @@ _TABLES: dict[int, dict[str, dict[str, tuple[int, int]]]] = {
             "name": (0, 4), "start": (4, 4), "end": (8, 4), "flags": (12, 4), "parent": (16, 4),
             "sibling": (20, 4), "child": (24, 4), "__size__": (28, 0),
         },
+        "notifier_block": {
+            "notifier_call": (0, 4), "next": (4, 4), "priority": (8, 4), "__size__": (12, 0),
+        },
     },
     8: {
         "file": {
@@ -89,6 +92,9 @@ _TABLES: dict[int, dict[str, dict[str, tuple[int, int]]]] = {
         "resource": {
             "name": (0, 8), "start": (8, 8), "end": (16, 8), "flags": (24, 8),
             "parent": (32, 8), "sibling": (40, 8), "child": (48, 8), "__size__": (56, 0),
+        },
+        "notifier_block": {
+            "notifier_call": (0, 8), "next": (8, 8), "priority": (16, 4), "__size__": (24, 0),
         },
     },
 }  # fmt: skip
