@@ -33,6 +33,7 @@ HEADERS = """
 #include <linux/watchdog.h>
 #include <linux/reboot.h>
 #include <linux/notifier.h>
+#include <linux/nls.h>
 #include <linux/ioport.h>
 #include <linux/delay.h>
 #include <linux/smp_lock.h>
@@ -248,6 +249,15 @@ MEMBERS: dict[str, tuple[str, ...]] = {
     "resource": ("name", "start", "end", "flags", "parent", "sibling", "child"),
     "watchdog_info": ("options", "firmware_version", "identity"),
     "notifier_block": ("notifier_call", "next", "priority"),
+    "nls_table": (
+        "charset",
+        "uni2char",
+        "char2uni",
+        "charset2lower",
+        "charset2upper",
+        "owner",
+        "next",
+    ),
     "fown_struct": ("pid", "uid", "euid", "signum"),
     "address_space": ("clean_pages", "nrpages", "a_ops", "host", "gfp_mask"),
     "poll_table_struct": ("error", "table"),
@@ -273,6 +283,8 @@ SIZES = (
     "struct resource",
     "struct watchdog_info",
     "struct notifier_block",
+    "struct nls_table",
+    "wchar_t",
     "struct list_head",
     "spinlock_t",
     "atomic_t",

@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 
 from insmod_py import toolchain
+from insmod_py.backends.sim.services import nls
+from insmod_py.errors import KernelError
 from insmod_py.simkernel import SimKernel
 
 ARCHES = ("i386", "x86_64")
@@ -147,3 +149,130 @@ void cleanup_module(void) { }
     kernel.clear_dmesg()
     kernel.unload("first")
     assert kernel.dmesg() == ["<4>reboot: unregister -2 -2 -2"]  # only mid was on the chain
+
+
+# ---------------------------------------------------------------- NLS tables
+
+CHARSET = r"""
+#include <linux/module.h>
+#include <linux/kernel.h>
+#include <linux/errno.h>
+#include <linux/nls.h>
+
+static struct nls_table table = { charset: "test-1", owner: THIS_MODULE };
+static struct nls_table other = { charset: "test-2", owner: THIS_MODULE };
+
+int init_module(void)
+{
+    int a = register_nls(&table);
+    int b = register_nls(&table);
+    int c = register_nls(&other);
+    int d = unregister_nls(&other);
+    int e = unregister_nls(&other);
+
+    printk("charset: %d %d %d %d %d\n", a, b, c, d, e);
+    return a;
+}
+
+void cleanup_module(void)
+{
+    unregister_nls(&table);
+}
+
+MODULE_LICENSE("GPL");
+"""
+
+USER = r"""
+#include <linux/module.h>
+#include <linux/kernel.h>
+#include <linux/errno.h>
+#include <linux/nls.h>
+
+static struct nls_table *p;
+
+int init_module(void)
+{
+    struct nls_table *missing = load_nls("cp932");
+
+    p = load_nls("test-1");
+    printk("user: %s, cp932 %s\n", p ? p->charset : "none", missing ? "found" : "none");
+    return p ? 0 : -EINVAL;
+}
+
+void cleanup_module(void)
+{
+    unload_nls(p);
+}
+"""
+
+
+def test_nls_tables_register_once_and_a_lookup_holds_the_owner(
+    kernel: SimKernel, tmp_path: Path
+) -> None:
+    with pytest.raises(KernelError, match="init_module: Invalid argument"):
+        kernel.load(build(kernel, tmp_path, "user", USER))  # nothing registered yet
+    kernel.clear_dmesg()
+    kernel.load(build(kernel, tmp_path, "charset", CHARSET))
+    assert kernel.dmesg() == ["<4>charset: 0 -16 0 0 -22"]
+    assert usecount(kernel, "charset") == 0
+    kernel.load(build(kernel, tmp_path, "user", USER))
+    assert kernel.dmesg()[-1] == "<4>user: test-1, cp932 none"  # no kmod loads cp932
+    assert usecount(kernel, "charset") == 1
+    with pytest.raises(KernelError, match="Device or resource busy"):
+        kernel.unload("charset")
+    kernel.unload("user")
+    assert usecount(kernel, "charset") == 0
+    kernel.unload("charset")
+    kernel.clear_dmesg()
+    with pytest.raises(KernelError, match="init_module: Invalid argument"):
+        kernel.load(build(kernel, tmp_path, "user2", USER))  # unregistered by cleanup
+
+
+UTF8 = r"""
+#include <linux/module.h>
+#include <linux/kernel.h>
+#include <linux/nls.h>
+
+int init_module(void)
+{
+    static const __u8 euro[] = "\xe2\x82\xac", bad[] = "\xe2\x28\xac", text[] = "a\xc3\xa9\xff" "b";
+    wchar_t wc = 0, wide[8] = { 0 };
+    __u8 out[8] = { 0 };
+    int n;
+
+    n = utf8_mbtowc(&wc, euro, 3);
+    printk("mbtowc %d %04x, short %d, bad %d\n", n, wc, utf8_mbtowc(&wc, euro, 2),
+           utf8_mbtowc(&wc, bad, 3));
+    n = utf8_wctomb(out, 0x20ac, 6);
+    printk("wctomb %d %02x%02x%02x, short %d\n", n, out[0], out[1], out[2],
+           utf8_wctomb(out, 0x20ac, 2));
+    n = utf8_mbstowcs(wide, text, 8);
+    printk("mbstowcs %d %04x %04x %04x\n", n, wide[0], wide[1], wide[2]);
+    wide[2] = 0x20ac;
+    n = utf8_wcstombs(out, wide, 8);
+    printk("wcstombs %d %02x %02x%02x %02x%02x%02x\n", n, out[0], out[1], out[2], out[3],
+           out[4], out[5]);
+    return 0;
+}
+
+void cleanup_module(void) { }
+"""
+
+
+def test_utf8_conversions(kernel: SimKernel, tmp_path: Path) -> None:
+    kernel.load(build(kernel, tmp_path, "utf8", UTF8))
+    assert kernel.dmesg() == [
+        "<4>mbtowc 3 20ac, short -1, bad -1",
+        "<4>wctomb 3 e282ac, short -1",
+        "<4>mbstowcs 3 0061 00e9 0062",  # 0xff is no sequence: skipped
+        "<4>wcstombs 6 61 c3a9 e282ac",
+    ]
+
+
+def test_utf8_agrees_with_the_unicode_codec_on_every_16_bit_character() -> None:
+    for wc in range(0x10000):
+        expected = chr(wc).encode("utf-8", "surrogatepass")
+        assert nls.wctomb(wc, 6) == expected
+        assert nls.mbtowc(lambda i, e=expected: e[i], len(expected)) == (len(expected), wc)
+    assert nls.mbtowc(lambda i: b"\xc0\x80"[i], 2) == (-1, 0)  # overlong NUL
+    assert nls.mbtowc(lambda i: b"\xf0\x90\x80\x80"[i], 4) == (4, 0x10000)  # kept; *p truncates

@@ -1,7 +1,7 @@
 """What the simulated kernel keeps for drivers between syscalls, and where its objects live.
 
 Pending timers, /proc entries, misc devices, claimed I/O port regions, notifier
-chains and open files are kernel state a module reaches through pointers; the structs
+chains, NLS tables and open files are kernel state a module reaches through pointers; the structs
 themselves live in guest memory (the module's own, or kmalloc blocks), and
 this records which addresses the kernel has linked where.  It is saved inside
 the services' runtime blob (see ``services.KernelRuntime``).
@@ -74,6 +74,7 @@ class DriverState:
     pid: int = 100  # the last pid handed out; each userspace command is a new process
     sigpending: int = 0
     reboot_notifiers: int = 0  # reboot_notifier_list: the first struct notifier_block
+    nls_tables: int = 0  # nls_base.c's tables: the newest registered struct nls_table
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -86,6 +87,7 @@ class DriverState:
             "next_ino": self.next_ino,
             "pid": self.pid,
             "reboot_notifiers": self.reboot_notifiers,
+            "nls_tables": self.nls_tables,
         }
 
     @classmethod
@@ -115,6 +117,7 @@ class DriverState:
                 next_ino=_int(obj["next_ino"]),
                 pid=_int(obj["pid"]),
                 reboot_notifiers=_int(obj.get("reboot_notifiers", 0)),  # older states: none
+                nls_tables=_int(obj.get("nls_tables", 0)),
             )
         except (KeyError, TypeError) as exc:
             raise ValueError(f"corrupt driver state: {exc}") from None

@@ -2,11 +2,12 @@
 
 The kernel builds ``struct file``/``struct inode`` for an open, allocates a
 ``struct proc_dir_entry`` the module fills in, walks the module's
-``struct timer_list``, ``struct miscdevice`` and notifier chains, and keeps ``current`` (a
-``struct task_struct``) at the base of the task stack.  These are the offsets
-(and sizes) of the members it touches, for 4-byte (i386) and 8-byte (x86_64)
-words; ``tests/test_sim_kstructs.py`` checks every number against gcc compiling
-``kernel_stub/`` (itself checked against the real 2.4.37.11 headers).
+``struct timer_list``, ``struct miscdevice``, notifier chains and NLS tables,
+and keeps ``current`` (a ``struct task_struct``) at the base of the task stack.
+These are the offsets (and sizes) of the members it touches, for 4-byte (i386)
+and 8-byte (x86_64) words; ``tests/test_sim_kstructs.py`` checks every number
+against gcc compiling ``kernel_stub/`` (itself checked against the real
+2.4.37.11 headers).
 """
 
 from __future__ import annotations
@@ -55,6 +56,9 @@ _TABLES: dict[int, dict[str, dict[str, tuple[int, int]]]] = {
         "notifier_block": {
             "notifier_call": (0, 4), "next": (4, 4), "priority": (8, 4), "__size__": (12, 0),
         },
+        "nls_table": {
+            "charset": (0, 4), "owner": (20, 4), "next": (24, 4), "__size__": (28, 0),
+        },
     },
     8: {
         "file": {
@@ -95,6 +99,9 @@ _TABLES: dict[int, dict[str, dict[str, tuple[int, int]]]] = {
         },
         "notifier_block": {
             "notifier_call": (0, 8), "next": (8, 8), "priority": (16, 4), "__size__": (24, 0),
+        },
+        "nls_table": {
+            "charset": (0, 8), "owner": (40, 8), "next": (48, 8), "__size__": (56, 0),
         },
     },
 }  # fmt: skip
