@@ -34,6 +34,7 @@ HEADERS = """
 #include <linux/reboot.h>
 #include <linux/notifier.h>
 #include <linux/nls.h>
+#include <linux/crypto.h>
 #include <linux/ioport.h>
 #include <linux/delay.h>
 #include <linux/smp_lock.h>
@@ -258,6 +259,18 @@ MEMBERS: dict[str, tuple[str, ...]] = {
         "owner",
         "next",
     ),
+    "crypto_alg": (
+        "cra_list",
+        "cra_flags",
+        "cra_blocksize",
+        "cra_ctxsize",
+        "cra_name",
+        "cra_u",
+        "cra_module",
+    ),
+    "cipher_alg": ("cia_min_keysize", "cia_max_keysize", "cia_setkey", "cia_encrypt"),
+    "digest_alg": ("dia_digestsize", "dia_init", "dia_update", "dia_final", "dia_setkey"),
+    "compress_alg": ("coa_init", "coa_exit", "coa_compress", "coa_decompress"),
     "fown_struct": ("pid", "uid", "euid", "signum"),
     "address_space": ("clean_pages", "nrpages", "a_ops", "host", "gfp_mask"),
     "poll_table_struct": ("error", "table"),
@@ -284,6 +297,7 @@ SIZES = (
     "struct watchdog_info",
     "struct notifier_block",
     "struct nls_table",
+    "struct crypto_alg",
     "wchar_t",
     "struct list_head",
     "spinlock_t",

@@ -1,5 +1,6 @@
 """The simulated kernel's registries a module joins with one call, as 2.4.37.11 keeps them:
-notifier chains (kernel/sys.c) and NLS tables (fs/nls/nls_base.c).
+notifier chains (kernel/sys.c), NLS tables (fs/nls/nls_base.c) and crypto algorithms
+(crypto/api.c).
 
 Each test builds a small module against kernel_stub/, loads it into a private simulated
 kernel and checks what the kernel's code, as 2.4 wrote it, answers it: the order a chain
@@ -16,7 +17,7 @@ import pytest
 
 from insmod_py import toolchain
 from insmod_py.backends.sim.services import nls
-from insmod_py.errors import KernelError
+from insmod_py.errors import KernelError, LoadError
 from insmod_py.simkernel import SimKernel
 
 ARCHES = ("i386", "x86_64")
@@ -276,3 +277,70 @@ def test_utf8_agrees_with_the_unicode_codec_on_every_16_bit_character() -> None:
         assert nls.mbtowc(lambda i, e=expected: e[i], len(expected)) == (len(expected), wc)
     assert nls.mbtowc(lambda i: b"\xc0\x80"[i], 2) == (-1, 0)  # overlong NUL
     assert nls.mbtowc(lambda i: b"\xf0\x90\x80\x80"[i], 4) == (4, 0x10000)  # kept; *p truncates
+
+
+# ---------------------------------------------------------------- crypto algorithms
+
+ALGS = r"""
+#include <linux/module.h>
+#include <linux/kernel.h>
+#include <linux/crypto.h>
+
+static struct crypto_alg a = { cra_name: "one", cra_module: THIS_MODULE };
+static struct crypto_alg b = { cra_name: "two", cra_module: THIS_MODULE };
+static struct crypto_alg again = { cra_name: "one", cra_module: THIS_MODULE };
+
+int init_module(void)
+{
+    int r1 = crypto_register_alg(&a);
+    int r2 = crypto_register_alg(&b);
+    int r3 = crypto_register_alg(&again);
+    struct list_head *head = a.cra_list.prev;
+
+    printk("register %d %d %d, a->b %d, b->head %d, head->a %d\n", r1, r2, r3,
+           a.cra_list.next == &b.cra_list, b.cra_list.next == head, head->next == &a.cra_list);
+    r1 = crypto_unregister_alg(&a);
+    r2 = crypto_unregister_alg(&a);
+    printk("unregister %d %d, a unlinked %d, head->b %d, b->prev head %d\n", r1, r2,
+           a.cra_list.next == 0 && a.cra_list.prev == 0, head->next == &b.cra_list,
+           b.cra_list.prev == head);
+    return 0;
+}
+
+void cleanup_module(void)
+{
+    printk("cleanup %d\n", crypto_unregister_alg(&b));
+}
+
+MODULE_LICENSE("GPL");
+"""
+
+
+def test_crypto_algorithms_are_listed_once_by_name(kernel: SimKernel, tmp_path: Path) -> None:
+    kernel.load(build(kernel, tmp_path, "algs", ALGS))
+    assert kernel.dmesg() == [
+        "<4>register 0 0 -17, a->b 1, b->head 1, head->a 1",
+        "<4>unregister 0 -2, a unlinked 1, head->b 1, b->prev head 1",
+    ]
+    kernel.clear_dmesg()
+    later = ALGS.replace('"one"', '"three"').replace('"two"', '"four"')
+    kernel.load(build(kernel, tmp_path, "later", later))
+    # the list is the kernel's, across modules: "three" went in after the first module's
+    # "two", so what this module takes for the head (a's prev) is that entry, whose next
+    # is "three", and "four" ends the list at the real head
+    assert kernel.dmesg()[0] == "<4>register 0 0 -17, a->b 1, b->head 0, head->a 1"
+    kernel.unload("later")
+    kernel.clear_dmesg()
+    kernel.unload("algs")
+    assert kernel.dmesg() == ["<4>cleanup 0"]
+
+
+def test_crypto_registration_is_gpl_only_and_needs_an_owner(
+    kernel: SimKernel, tmp_path: Path
+) -> None:
+    proprietary = ALGS.replace('MODULE_LICENSE("GPL");', 'MODULE_LICENSE("Proprietary");')
+    with pytest.raises(LoadError, match=r"unresolved symbols? crypto_"):
+        kernel.load(build(kernel, tmp_path, "prop", proprietary))
+    ownerless = ALGS.replace('cra_name: "one", cra_module: THIS_MODULE', 'cra_name: "one"')
+    with pytest.raises(LoadError, match=r"kernel BUG at api\.c:193"):
+        kernel.load(build(kernel, tmp_path, "ownerless", ownerless))

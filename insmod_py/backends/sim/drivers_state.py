@@ -1,15 +1,16 @@
 """What the simulated kernel keeps for drivers between syscalls, and where its objects live.
 
 Pending timers, /proc entries, misc devices, claimed I/O port regions, notifier
-chains, NLS tables and open files are kernel state a module reaches through pointers; the structs
-themselves live in guest memory (the module's own, or kmalloc blocks), and
-this records which addresses the kernel has linked where.  It is saved inside
-the services' runtime blob (see ``services.KernelRuntime``).
+chains, NLS tables, crypto algorithms and open files are kernel state a module
+reaches through pointers; the structs themselves live in guest memory (the
+module's own, or kmalloc blocks), and this records which addresses the kernel
+has linked where.  It is saved inside the services' runtime blob (see
+``services.KernelRuntime``).
 
 The kernel data page holds, besides ``jiffies``, 2.4's exported data objects
 that drivers name: ``proc_root`` and the ``proc_net``/``proc_bus``/...
 directory pointers, ``ioport_resource``/``iomem_resource``, and the list heads
-the kernel links timers and misc devices into.
+the kernel links timers, misc devices and crypto algorithms into.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ IOPORT_RESOURCE = 0x800
 IOMEM_RESOURCE = 0x880
 TIMER_LIST_HEAD = 0x900  # what a pending timer's list.next/prev point at
 MISC_LIST_HEAD = 0x920
+CRYPTO_ALG_LIST = 0x940  # crypto/api.c's crypto_alg_list
 
 PROC_ROOT_INO = 1
 PROC_DYNAMIC_FIRST = 4096
@@ -75,6 +77,7 @@ class DriverState:
     sigpending: int = 0
     reboot_notifiers: int = 0  # reboot_notifier_list: the first struct notifier_block
     nls_tables: int = 0  # nls_base.c's tables: the newest registered struct nls_table
+    crypto_algs: list[int] = field(default_factory=list)  # struct crypto_alg, in list order
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -88,6 +91,7 @@ class DriverState:
             "pid": self.pid,
             "reboot_notifiers": self.reboot_notifiers,
             "nls_tables": self.nls_tables,
+            "crypto_algs": self.crypto_algs,
         }
 
     @classmethod
@@ -118,6 +122,7 @@ class DriverState:
                 pid=_int(obj["pid"]),
                 reboot_notifiers=_int(obj.get("reboot_notifiers", 0)),  # older states: none
                 nls_tables=_int(obj.get("nls_tables", 0)),
+                crypto_algs=[_int(a) for a in obj.get("crypto_algs", [])],
             )
         except (KeyError, TypeError) as exc:
             raise ValueError(f"corrupt driver state: {exc}") from None
@@ -184,4 +189,6 @@ def data_image(word: int, data_base: int, state: DriverState) -> dict[int, bytes
     for head in (TIMER_LIST_HEAD, MISC_LIST_HEAD):
         addr = data_base + head
         out[head] = addr.to_bytes(word, "little") * 2  # an empty list points at itself
+    algs = state.crypto_algs or [data_base + CRYPTO_ALG_LIST]
+    out[CRYPTO_ALG_LIST] = algs[0].to_bytes(word, "little") + algs[-1].to_bytes(word, "little")
     return out

@@ -2,8 +2,9 @@
 
 The kernel builds ``struct file``/``struct inode`` for an open, allocates a
 ``struct proc_dir_entry`` the module fills in, walks the module's
-``struct timer_list``, ``struct miscdevice``, notifier chains and NLS tables,
-and keeps ``current`` (a ``struct task_struct``) at the base of the task stack.
+``struct timer_list``, ``struct miscdevice``, notifier chains, NLS tables and
+crypto algorithms, and keeps ``current`` (a ``struct task_struct``) at the base
+of the task stack.
 These are the offsets (and sizes) of the members it touches, for 4-byte (i386)
 and 8-byte (x86_64) words; ``tests/test_sim_kstructs.py`` checks every number
 against gcc compiling ``kernel_stub/`` (itself checked against the real
@@ -59,6 +60,10 @@ _TABLES: dict[int, dict[str, dict[str, tuple[int, int]]]] = {
         "nls_table": {
             "charset": (0, 4), "owner": (20, 4), "next": (24, 4), "__size__": (28, 0),
         },
+        "crypto_alg": {
+            "cra_list": (0, 8), "cra_name": (20, 64), "cra_module": (104, 4),
+            "__size__": (108, 0),
+        },
     },
     8: {
         "file": {
@@ -102,6 +107,10 @@ _TABLES: dict[int, dict[str, dict[str, tuple[int, int]]]] = {
         },
         "nls_table": {
             "charset": (0, 8), "owner": (40, 8), "next": (48, 8), "__size__": (56, 0),
+        },
+        "crypto_alg": {
+            "cra_list": (0, 16), "cra_name": (28, 64), "cra_module": (136, 8),
+            "__size__": (144, 0),
         },
     },
 }  # fmt: skip
