@@ -1,6 +1,6 @@
 """The simulated kernel's registries a module joins with one call, as 2.4.37.11 keeps them:
-notifier chains (kernel/sys.c), NLS tables (fs/nls/nls_base.c) and crypto algorithms
-(crypto/api.c).
+notifier chains (kernel/sys.c), NLS tables (fs/nls/nls_base.c), crypto algorithms
+(crypto/api.c), and semaphores that must wait (arch/*/kernel/semaphore.c).
 
 Each test builds a small module against kernel_stub/, loads it into a private simulated
 kernel and checks what the kernel's code, as 2.4 wrote it, answers it: the order a chain
@@ -344,3 +344,81 @@ def test_crypto_registration_is_gpl_only_and_needs_an_owner(
     ownerless = ALGS.replace('cra_name: "one", cra_module: THIS_MODULE', 'cra_name: "one"')
     with pytest.raises(LoadError, match=r"kernel BUG at api\.c:193"):
         kernel.load(build(kernel, tmp_path, "ownerless", ownerless))
+
+
+# ---------------------------------------------------------------- semaphores
+
+SEMAPHORES = r"""
+#include <linux/module.h>
+#include <linux/kernel.h>
+#include <linux/sched.h>
+#include <linux/timer.h>
+#include <asm/semaphore.h>
+
+static DECLARE_MUTEX(free_one);
+static DECLARE_MUTEX_LOCKED(taken);
+static struct timer_list later;
+static int mode;
+MODULE_PARM(mode, "i");
+
+static void release(unsigned long data)
+{
+    up(&taken);
+    printk("timer: up, count %d\n", atomic_read(&taken.count));
+}
+
+int init_module(void)
+{
+    unsigned long start = jiffies;
+    int r;
+
+    down(&free_one);                 /* uncontended: no call into the kernel */
+    up(&free_one);
+    r = down_trylock(&taken);
+    printk("trylock %d, count %d, free %d\n", r, atomic_read(&taken.count),
+           atomic_read(&free_one.count));
+    if (mode == 1) {
+        r = down_interruptible(&taken);   /* nobody will up() it */
+        printk("interruptible %d, count %d, sleepers %d\n", r, atomic_read(&taken.count),
+               taken.sleepers);
+        return 0;
+    }
+    if (mode == 2) {
+        down(&taken);                    /* nobody will up() it: deadlock */
+        return 0;
+    }
+    init_timer(&later);
+    later.function = release;
+    later.expires = jiffies + 5;
+    add_timer(&later);
+    down(&taken);                        /* sleeps until the timer's up() */
+    printk("down after %lu jiffies, count %d, sleepers %d, queue empty %d\n",
+           jiffies - start, atomic_read(&taken.count), taken.sleepers,
+           list_empty(&taken.wait.task_list));
+    up(&taken);
+    return 0;
+}
+
+void cleanup_module(void) { }
+"""
+
+
+def test_down_sleeps_until_up_wakes_it(kernel: SimKernel, tmp_path: Path) -> None:
+    kernel.load(build(kernel, tmp_path, "sem", SEMAPHORES))
+    assert kernel.dmesg() == [
+        "<4>trylock 1, count 0, free 1",  # trylock gave the count back
+        "<4>timer: up, count 0",  # the sleeper had made it -1
+        "<4>down after 5 jiffies, count 0, sleepers 0, queue empty 1",
+    ]
+
+
+def test_down_interruptible_with_nobody_to_wake_it_is_interrupted(
+    kernel: SimKernel, tmp_path: Path
+) -> None:
+    kernel.load(build(kernel, tmp_path, "sem", SEMAPHORES), "mode=1")
+    assert kernel.dmesg()[-1] == "<4>interruptible -4, count 0, sleepers 0"
+
+
+def test_down_with_nobody_to_wake_it_is_a_deadlock(kernel: SimKernel, tmp_path: Path) -> None:
+    with pytest.raises(LoadError, match=r"down\(\) sleeps uninterruptibly .* \(deadlock\)"):
+        kernel.load(build(kernel, tmp_path, "sem", SEMAPHORES), "mode=2")

@@ -90,6 +90,9 @@ class Emulator:
     wide_registers: tuple[str, str] | None  # a 64-bit value in two registers (low, high)
     aux_return: str  # where asm helpers return a second value (__get_user_N: the value)
     saved_registers: tuple[str, ...]  # what a kernel call from inside a service must restore
+    # 2.4's down()/up() slow paths (__down_failed, __up_wakeup) take the semaphore in this
+    # register, an asm convention of their own, and preserve every other register
+    semaphore_register: str
 
     @property
     def pc_name(self) -> str:

@@ -64,6 +64,7 @@ _TABLES: dict[int, dict[str, dict[str, tuple[int, int]]]] = {
             "cra_list": (0, 8), "cra_name": (20, 64), "cra_module": (104, 4),
             "__size__": (108, 0),
         },
+        "semaphore": {"count": (0, 4), "sleepers": (4, 4), "wait": (8, 8), "__size__": (16, 0)},
     },
     8: {
         "file": {
@@ -112,6 +113,7 @@ _TABLES: dict[int, dict[str, dict[str, tuple[int, int]]]] = {
             "cra_list": (0, 16), "cra_name": (28, 64), "cra_module": (136, 8),
             "__size__": (144, 0),
         },
+        "semaphore": {"count": (0, 4), "sleepers": (4, 4), "wait": (8, 16), "__size__": (24, 0)},
     },
 }  # fmt: skip
 

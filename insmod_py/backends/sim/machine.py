@@ -167,6 +167,7 @@ class _Machine:
         self.FASTREGS = tuple(reg(r) for r in emu.fastcall_registers) or self.ARGREGS
         self.WIDE = tuple(reg(r) for r in emu.wide_registers) if emu.wide_registers else None
         self.AUX = reg(emu.aux_return)
+        self.SEM = reg(emu.semaphore_register)
         self.SAVED = tuple(reg(r) for r in emu.saved_registers)
         self.pc_name = emu.pc_name
         self.kmalloc = Heap(lay.kmalloc_base, lay.kmalloc_size, _sizes(runtime.kmalloc))
@@ -695,8 +696,8 @@ class _Call:
         return self.m.nested_call(entry, args)
 
     def reg(self, name: str) -> int:
-        """A register by its short name ("ax", "dx", "cx"), for the asm-convention helpers."""
-        regs = {"ax": self.m.AX, "dx": self.m.AUX}
+        """A register by its role ("ax", "dx", "sem"), for the asm-convention helpers."""
+        regs = {"ax": self.m.AX, "dx": self.m.AUX, "sem": self.m.SEM}
         return self.m.uc.reg_read(regs[name]) & self.m.mask
 
     @staticmethod
