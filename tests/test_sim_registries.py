@@ -422,3 +422,79 @@ def test_down_interruptible_with_nobody_to_wake_it_is_interrupted(
 def test_down_with_nobody_to_wake_it_is_a_deadlock(kernel: SimKernel, tmp_path: Path) -> None:
     with pytest.raises(LoadError, match=r"down\(\) sleeps uninterruptibly .* \(deadlock\)"):
         kernel.load(build(kernel, tmp_path, "sem", SEMAPHORES), "mode=2")
+
+
+# ---------------------------------------------------------------- inter_module_*
+
+PROVIDER = r"""
+#include <linux/module.h>
+#include <linux/kernel.h>
+
+static int answer = 42;
+static int twice;
+MODULE_PARM(twice, "i");
+
+int init_module(void)
+{
+    inter_module_register("answer", THIS_MODULE, &answer);
+    if (twice)
+        inter_module_register("answer", THIS_MODULE, &answer);
+    return 0;
+}
+
+void cleanup_module(void)
+{
+    inter_module_unregister("answer");
+}
+"""
+
+TAKER = r"""
+#include <linux/module.h>
+#include <linux/kernel.h>
+
+static const int *p;
+static int bad;
+MODULE_PARM(bad, "i");
+
+int init_module(void)
+{
+    const void *none = inter_module_get_request("question", "nobody");
+
+    if (bad)
+        inter_module_put("question");
+    p = inter_module_get("answer");
+    printk("taker: %d, question %s\n", p ? *p : -1, none ? "found" : "none");
+    return p ? 0 : -ENODEV;
+}
+
+void cleanup_module(void)
+{
+    inter_module_put("answer");
+}
+"""
+
+
+def test_inter_module_entries_hold_their_owner(kernel: SimKernel, tmp_path: Path) -> None:
+    taker = build(kernel, tmp_path, "taker", TAKER.replace("-ENODEV", "-19"))
+    with pytest.raises(KernelError, match="No such device"):
+        kernel.load(taker)
+    kernel.clear_dmesg()
+    provider = build(kernel, tmp_path, "provider", PROVIDER)
+    kernel.load(provider)
+    kernel.load(taker)
+    assert kernel.dmesg() == ["<4>taker: 42, question none"]
+    assert usecount(kernel, "provider") == 1
+    with pytest.raises(KernelError, match="busy"):
+        kernel.unload("provider")
+    kernel.unload("taker")
+    assert usecount(kernel, "provider") == 0
+    kernel.unload("provider")
+    kernel.clear_dmesg()
+    with pytest.raises(LoadError, match=r"kernel BUG at module\.c:230"):
+        kernel.load(taker, "bad=1")
+
+
+def test_inter_module_name_registered_twice_is_a_bug(kernel: SimKernel, tmp_path: Path) -> None:
+    """(2.4's KERN_ERR line before the BUG has no newline: it is still an unfinished line.)"""
+    with pytest.raises(LoadError, match=r"kernel BUG at module\.c:117"):
+        kernel.load(build(kernel, tmp_path, "provider", PROVIDER), "twice=1")

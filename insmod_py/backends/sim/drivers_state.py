@@ -1,10 +1,10 @@
 """What the simulated kernel keeps for drivers between syscalls, and where its objects live.
 
 Pending timers, /proc entries, misc devices, claimed I/O port regions, notifier
-chains, NLS tables, crypto algorithms and open files are kernel state a module
-reaches through pointers; the structs themselves live in guest memory (the
-module's own, or kmalloc blocks), and this records which addresses the kernel
-has linked where.  It is saved inside the services' runtime blob (see
+chains, NLS tables, crypto algorithms, inter-module entries and open files are
+kernel state a module reaches through pointers; the structs themselves live in
+guest memory (the module's own, or kmalloc blocks), and this records which
+addresses the kernel has linked where.  It is saved inside the services' runtime blob (see
 ``services.KernelRuntime``).
 
 The kernel data page holds, besides ``jiffies``, 2.4's exported data objects
@@ -78,6 +78,7 @@ class DriverState:
     reboot_notifiers: int = 0  # reboot_notifier_list: the first struct notifier_block
     nls_tables: int = 0  # nls_base.c's tables: the newest registered struct nls_table
     crypto_algs: list[int] = field(default_factory=list)  # struct crypto_alg, in list order
+    inter_module: list[list[int]] = field(default_factory=list)  # [im_name, owner, userdata]
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -92,6 +93,7 @@ class DriverState:
             "reboot_notifiers": self.reboot_notifiers,
             "nls_tables": self.nls_tables,
             "crypto_algs": self.crypto_algs,
+            "inter_module": self.inter_module,
         }
 
     @classmethod
@@ -123,6 +125,7 @@ class DriverState:
                 reboot_notifiers=_int(obj.get("reboot_notifiers", 0)),  # older states: none
                 nls_tables=_int(obj.get("nls_tables", 0)),
                 crypto_algs=[_int(a) for a in obj.get("crypto_algs", [])],
+                inter_module=[[_int(v) for v in e] for e in obj.get("inter_module", [])],
             )
         except (KeyError, TypeError) as exc:
             raise ValueError(f"corrupt driver state: {exc}") from None

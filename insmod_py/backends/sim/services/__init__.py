@@ -5,7 +5,7 @@ for drivers ``uaccess`` (user copies), ``timers`` (timers, wait queues,
 sleeping), ``semaphores`` (down()/up() when they must wait or wake),
 ``devices`` (misc devices, /proc entries, I/O port regions) and ``notifiers``
 (the reboot chain, a module's own chains); for file systems ``nls`` (charset
-tables, UTF-8); ``crypto`` (the algorithm list)),
+tables, UTF-8); ``crypto`` (the algorithm list); ``intermod`` (inter_module_*)),
 the state that persists between syscalls (``runtime``) and the interface a
 service gets (``call``).  Here: the table of provided symbols
 (:func:`kernel_exports`) and where each one lives in the simulated kernel.
@@ -22,7 +22,7 @@ from collections.abc import Callable
 
 from ....arch import SimKernelMap, by_name
 from ..drivers_state import data_symbols
-from . import crypto, devices, nls, notifiers, semaphores, timers, uaccess
+from . import crypto, devices, intermod, nls, notifiers, semaphores, timers, uaccess
 from .alloc import _kfree, _kmalloc, _vfree, _vmalloc
 from .call import Call, Heap, kmalloc_size
 from .chrdev import _register_chrdev, _unregister_chrdev
@@ -108,6 +108,7 @@ FUNCTIONS: tuple[tuple[str, Callable[[Call], int]], ...] = (
     *nls.FUNCTIONS,
     *crypto.FUNCTIONS,
     *semaphores.FUNCTIONS,
+    *intermod.FUNCTIONS,
 )
 
 

@@ -67,7 +67,8 @@ def try_inc_mod_count(c, module: int) -> int:
     return 1
 
 
-def _mod_dec_use_count(c, module: int) -> None:
+def mod_dec_use_count(c, module: int) -> None:
+    """__MOD_DEC_USE_COUNT: one use of ``module`` less."""
     count = _module_field(c, module, "usecount")
     _put(c, count, _get(c, count, 4) - 1, 4)
     flags = _get(c, _module_field(c, module, "flags"))
@@ -132,7 +133,7 @@ def _unload_nls(c) -> int:
     nt = kstructs.struct(_word(c), "nls_table")
     owner = _get(c, c.arg(0) + nt.off("owner"))
     if owner:
-        _mod_dec_use_count(c, owner)
+        mod_dec_use_count(c, owner)
     return 0
 
 
