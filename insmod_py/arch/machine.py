@@ -69,6 +69,13 @@ class SimKernelMap:
         """``&kernel_module``: the last slot of the data page (only its address is used)."""
         return self.data_base + PAGE - 0x100
 
+    @property
+    def isa_window(self) -> tuple[int, int]:
+        """(start, size) of the ISA memory hole, 640K to 1M, in the kernel's direct map:
+        2.4's ``isa_readb(a)`` (and ``phys_to_virt``) read ``PAGE_OFFSET + a`` there, on
+        every PC (``user_limit`` is PAGE_OFFSET)."""
+        return self.user_limit + 0xA0000, 0x60000
+
     def hex(self, addr: int) -> str:
         return f"{addr & ((1 << (8 * self.word)) - 1):0{2 * self.word}x}"
 

@@ -238,6 +238,7 @@ class _Machine:
             (lay.stack_base, lay.stack_size, rw, True),
             (lay.kmalloc_base, lay.kmalloc_size, rw, True),
             (lay.vmalloc_base, lay.vmalloc_size, rw, True),
+            (*lay.isa_window, rw, True),
         ]
         pages: list[list[int]] = []
         for start, end, *_ in self.spans:
@@ -264,6 +265,8 @@ class _Machine:
         self.mapped_starts = [m[0] for m in self.mapped]
 
         uc.mem_write(lay.stub_base, b"\xc3" * PAGE)  # every stub slot is a `ret`
+        # no VGA memory and no ROMs: the ISA memory hole floats high, as the I/O ports do
+        uc.mem_write(lay.isa_window[0], b"\xff" * lay.isa_window[1])
         for off, code in native_code(self.arch.name).items():
             uc.mem_write(lay.native_base + off, code)
         word = lay.word
