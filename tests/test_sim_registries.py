@@ -1,6 +1,7 @@
 """The simulated kernel's registries a module joins with one call, as 2.4.37.11 keeps them:
 notifier chains (kernel/sys.c), NLS tables (fs/nls/nls_base.c), crypto algorithms
-(crypto/api.c), and semaphores that must wait (arch/*/kernel/semaphore.c).
+(crypto/api.c), inter-module entries (kernel/module.c), devfs (fs/devfs/base.c), and
+semaphores that must wait (arch/*/kernel/semaphore.c).
 
 Each test builds a small module against kernel_stub/, loads it into a private simulated
 kernel and checks what the kernel's code, as 2.4 wrote it, answers it: the order a chain
@@ -498,3 +499,65 @@ def test_inter_module_name_registered_twice_is_a_bug(kernel: SimKernel, tmp_path
     """(2.4's KERN_ERR line before the BUG has no newline: it is still an unfinished line.)"""
     with pytest.raises(LoadError, match=r"kernel BUG at module\.c:117"):
         kernel.load(build(kernel, tmp_path, "provider", PROVIDER), "twice=1")
+
+
+# ---------------------------------------------------------------- devfs
+
+DEVFS = r"""
+#include <linux/module.h>
+#include <linux/kernel.h>
+#include <linux/fs.h>
+#define CONFIG_DEVFS_FS 1  /* the allmod kernels have devfs; kernel_stub's config does not */
+#include <linux/devfs_fs_kernel.h>
+
+static struct file_operations fops = { owner: THIS_MODULE };
+static devfs_handle_t dir, dev;
+
+#define REG(d, name, mode, ops) \
+    devfs_register(d, name, DEVFS_FL_DEFAULT, 42, 0, mode, ops, NULL)
+
+int init_module(void)
+{
+    devfs_handle_t again, mk, inner, file;
+    int major;
+
+    dev = REG(NULL, "a/b/dev", S_IFCHR | 0600, &fops);
+    dir = devfs_mk_dir(NULL, "a", NULL);              /* made on the way: this one */
+    inner = devfs_mk_dir(dir, "b", NULL);
+    again = REG(inner, "dev", S_IFCHR | 0600, &fops);  /* taken */
+    mk = devfs_mk_dir(NULL, "a/b/dev", NULL);          /* no directory */
+    file = REG(dev, "x", S_IFCHR | 0600, &fops);       /* below a device */
+    printk("devfs: %d %d %d %d %d %d\n", dev != NULL, dir != NULL, inner != NULL,
+           again != NULL, mk != NULL, file != NULL);
+    printk("refused: %d %d %d %d\n", REG(NULL, "../x/up", S_IFCHR, &fops) != NULL,
+           REG(NULL, "noops", S_IFCHR, NULL) != NULL, REG(NULL, "d", S_IFDIR, &fops) != NULL,
+           REG(NULL, "fifo", S_IFIFO, &fops) != NULL);
+    devfs_unregister(dir);                             /* a/, a/b/ and a/b/dev */
+    dev = REG(NULL, "a/b/dev", S_IFCHR | 0600, &fops);
+    devfs_unregister(NULL);
+    major = devfs_register_chrdev(0, "devfstest", &fops);
+    printk("again: %d, major %d, %d\n", dev != NULL, major > 0,
+           devfs_unregister_chrdev(major, "devfstest"));
+    return 0;
+}
+
+void cleanup_module(void)
+{
+    devfs_unregister(dev);
+}
+
+MODULE_LICENSE("GPL");
+"""
+
+
+def test_devfs_registration_walks_and_refuses_as_2_4(kernel: SimKernel, tmp_path: Path) -> None:
+    kernel.load(build(kernel, tmp_path, "devfstest", DEVFS))
+    assert kernel.dmesg() == [
+        "<4>devfs: 1 1 1 0 0 0",
+        "<4>refused: 0 0 0 0",  # "../" climbs only before another component
+        "<4>again: 1, major 1, 0",
+    ]
+    kernel.unload("devfstest")
+    kernel.clear_dmesg()
+    kernel.load(build(kernel, tmp_path, "devfstest2", DEVFS))  # the tree was emptied
+    assert kernel.dmesg()[0] == "<4>devfs: 1 1 1 0 0 0"

@@ -1,11 +1,11 @@
 """What the simulated kernel keeps for drivers between syscalls, and where its objects live.
 
 Pending timers, /proc entries, misc devices, claimed I/O port regions, notifier
-chains, NLS tables, crypto algorithms, inter-module entries and open files are
-kernel state a module reaches through pointers; the structs themselves live in
-guest memory (the module's own, or kmalloc blocks), and this records which
-addresses the kernel has linked where.  It is saved inside the services' runtime blob (see
-``services.KernelRuntime``).
+chains, NLS tables, crypto algorithms, inter-module entries, devfs entries and
+open files are kernel state a module reaches through pointers; the structs
+themselves live in guest memory (the module's own, or kmalloc blocks), and this
+records which addresses the kernel has linked where.  It is saved inside the
+services' runtime blob (see ``services.KernelRuntime``).
 
 The kernel data page holds, besides ``jiffies``, 2.4's exported data objects
 that drivers name: ``proc_root`` and the ``proc_net``/``proc_bus``/...
@@ -79,6 +79,7 @@ class DriverState:
     nls_tables: int = 0  # nls_base.c's tables: the newest registered struct nls_table
     crypto_algs: list[int] = field(default_factory=list)  # struct crypto_alg, in list order
     inter_module: list[list[int]] = field(default_factory=list)  # [im_name, owner, userdata]
+    devfs: list[dict[str, Any]] = field(default_factory=list)  # {addr, parent, name, dir}
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -94,6 +95,7 @@ class DriverState:
             "nls_tables": self.nls_tables,
             "crypto_algs": self.crypto_algs,
             "inter_module": self.inter_module,
+            "devfs": self.devfs,
         }
 
     @classmethod
@@ -126,6 +128,15 @@ class DriverState:
                 nls_tables=_int(obj.get("nls_tables", 0)),
                 crypto_algs=[_int(a) for a in obj.get("crypto_algs", [])],
                 inter_module=[[_int(v) for v in e] for e in obj.get("inter_module", [])],
+                devfs=[
+                    {
+                        "addr": _int(e["addr"]),
+                        "parent": _int(e["parent"]),
+                        "name": str(e["name"]),
+                        "dir": bool(e["dir"]),
+                    }
+                    for e in obj.get("devfs", [])
+                ],
             )
         except (KeyError, TypeError) as exc:
             raise ValueError(f"corrupt driver state: {exc}") from None

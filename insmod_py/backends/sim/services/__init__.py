@@ -3,7 +3,8 @@
 One module per kind of service (``printk``, ``alloc``, ``strings``, ``chrdev``;
 for drivers ``uaccess`` (user copies), ``timers`` (timers, wait queues,
 sleeping), ``semaphores`` (down()/up() when they must wait or wake),
-``devices`` (misc devices, /proc entries, I/O port regions) and ``notifiers``
+``devices`` (misc devices, /proc entries, I/O port regions), ``devfs``
+(registration, the tree of handles) and ``notifiers``
 (the reboot chain, a module's own chains); for file systems ``nls`` (charset
 tables, UTF-8); ``crypto`` (the algorithm list); ``intermod`` (inter_module_*)),
 the state that persists between syscalls (``runtime``) and the interface a
@@ -22,7 +23,7 @@ from collections.abc import Callable
 
 from ....arch import SimKernelMap, by_name
 from ..drivers_state import data_symbols
-from . import crypto, devices, intermod, nls, notifiers, semaphores, timers, uaccess
+from . import crypto, devfs, devices, intermod, nls, notifiers, semaphores, timers, uaccess
 from .alloc import _kfree, _kmalloc, _vfree, _vmalloc
 from .call import Call, Heap, kmalloc_size
 from .chrdev import _register_chrdev, _unregister_chrdev
@@ -109,6 +110,7 @@ FUNCTIONS: tuple[tuple[str, Callable[[Call], int]], ...] = (
     *crypto.FUNCTIONS,
     *semaphores.FUNCTIONS,
     *intermod.FUNCTIONS,
+    *devfs.FUNCTIONS,
 )
 
 
