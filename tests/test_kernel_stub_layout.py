@@ -35,6 +35,7 @@ HEADERS = """
 #include <linux/notifier.h>
 #include <linux/nls.h>
 #include <linux/crypto.h>
+#include <linux/pm.h>
 #include <linux/ioport.h>
 #include <linux/delay.h>
 #include <linux/smp_lock.h>
@@ -271,6 +272,7 @@ MEMBERS: dict[str, tuple[str, ...]] = {
     "cipher_alg": ("cia_min_keysize", "cia_max_keysize", "cia_setkey", "cia_encrypt"),
     "digest_alg": ("dia_digestsize", "dia_init", "dia_update", "dia_final", "dia_setkey"),
     "compress_alg": ("coa_init", "coa_exit", "coa_compress", "coa_decompress"),
+    "pm_dev": ("type", "id", "callback", "data", "flags", "state", "prev_state", "entry"),
     "fown_struct": ("pid", "uid", "euid", "signum"),
     "address_space": ("clean_pages", "nrpages", "a_ops", "host", "gfp_mask"),
     "poll_table_struct": ("error", "table"),
@@ -298,6 +300,7 @@ SIZES = (
     "struct notifier_block",
     "struct nls_table",
     "struct crypto_alg",
+    "struct pm_dev",
     "wchar_t",
     "struct list_head",
     "spinlock_t",

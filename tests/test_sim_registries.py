@@ -1,7 +1,7 @@
 """The simulated kernel's registries a module joins with one call, as 2.4.37.11 keeps them:
 notifier chains (kernel/sys.c), NLS tables (fs/nls/nls_base.c), crypto algorithms
-(crypto/api.c), inter-module entries (kernel/module.c), devfs (fs/devfs/base.c), and
-semaphores that must wait (arch/*/kernel/semaphore.c).
+(crypto/api.c), inter-module entries (kernel/module.c), devfs (fs/devfs/base.c), power
+management devices (kernel/pm.c), and semaphores that must wait (arch/*/kernel/semaphore.c).
 
 Each test builds a small module against kernel_stub/, loads it into a private simulated
 kernel and checks what the kernel's code, as 2.4 wrote it, answers it: the order a chain
@@ -561,3 +561,44 @@ def test_devfs_registration_walks_and_refuses_as_2_4(kernel: SimKernel, tmp_path
     kernel.clear_dmesg()
     kernel.load(build(kernel, tmp_path, "devfstest2", DEVFS))  # the tree was emptied
     assert kernel.dmesg()[0] == "<4>devfs: 1 1 1 0 0 0"
+
+
+# ---------------------------------------------------------------- power management
+
+PM = r"""
+#include <linux/module.h>
+#include <linux/kernel.h>
+#define CONFIG_PM 1  /* the allmod kernels have it; kernel_stub's config does not */
+#include <linux/pm.h>
+
+static int cb(struct pm_dev *dev, pm_request_t rqst, void *data) { return 0; }
+static struct pm_dev *one, *two;
+
+int init_module(void)
+{
+    one = pm_register(PM_ISA_DEV, 7, cb);
+    two = pm_register(PM_PCI_DEV, 8, cb);
+    one->data = one;
+    printk("pm: %d %lu %d %d, newest first %d, head->prev is one %d\n", one->type, one->id,
+           one->callback == cb, one->flags == 0 && one->state == 0,
+           two->entry.next == &one->entry, two->entry.prev->prev == &one->entry);
+    pm_unregister(two);
+    pm_unregister(NULL);
+    printk("pm: one alone %d\n", one->entry.next == one->entry.prev);
+    return 0;
+}
+
+void cleanup_module(void)
+{
+    pm_unregister(one);
+}
+"""
+
+
+def test_pm_register_lists_a_zeroed_pm_dev(kernel: SimKernel, tmp_path: Path) -> None:
+    kernel.load(build(kernel, tmp_path, "pmtest", PM))
+    assert kernel.dmesg() == [
+        "<4>pm: 5 7 1 1, newest first 1, head->prev is one 1",  # PM_ISA_DEV is 5
+        "<4>pm: one alone 1",
+    ]
+    kernel.unload("pmtest")

@@ -1,8 +1,8 @@
 """What the simulated kernel keeps for drivers between syscalls, and where its objects live.
 
 Pending timers, /proc entries, misc devices, claimed I/O port regions, notifier
-chains, NLS tables, crypto algorithms, inter-module entries, devfs entries and
-open files are kernel state a module reaches through pointers; the structs
+chains, NLS tables, crypto algorithms, inter-module entries, devfs entries, power
+management devices and open files are kernel state a module reaches through pointers; the structs
 themselves live in guest memory (the module's own, or kmalloc blocks), and this
 records which addresses the kernel has linked where.  It is saved inside the
 services' runtime blob (see ``services.KernelRuntime``).
@@ -10,7 +10,7 @@ services' runtime blob (see ``services.KernelRuntime``).
 The kernel data page holds, besides ``jiffies``, 2.4's exported data objects
 that drivers name: ``proc_root`` and the ``proc_net``/``proc_bus``/...
 directory pointers, ``ioport_resource``/``iomem_resource``, and the list heads
-the kernel links timers, misc devices and crypto algorithms into.
+the kernel links timers, misc devices, crypto algorithms and pm devices into.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ IOMEM_RESOURCE = 0x880
 TIMER_LIST_HEAD = 0x900  # what a pending timer's list.next/prev point at
 MISC_LIST_HEAD = 0x920
 CRYPTO_ALG_LIST = 0x940  # crypto/api.c's crypto_alg_list
+PM_DEVS = 0x960  # kernel/pm.c's pm_devs
 
 PROC_ROOT_INO = 1
 PROC_DYNAMIC_FIRST = 4096
@@ -80,6 +81,7 @@ class DriverState:
     crypto_algs: list[int] = field(default_factory=list)  # struct crypto_alg, in list order
     inter_module: list[list[int]] = field(default_factory=list)  # [im_name, owner, userdata]
     devfs: list[dict[str, Any]] = field(default_factory=list)  # {addr, parent, name, dir}
+    pm_devs: list[int] = field(default_factory=list)  # struct pm_dev, in list order
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -96,6 +98,7 @@ class DriverState:
             "crypto_algs": self.crypto_algs,
             "inter_module": self.inter_module,
             "devfs": self.devfs,
+            "pm_devs": self.pm_devs,
         }
 
     @classmethod
@@ -137,6 +140,7 @@ class DriverState:
                     }
                     for e in obj.get("devfs", [])
                 ],
+                pm_devs=[_int(d) for d in obj.get("pm_devs", [])],
             )
         except (KeyError, TypeError) as exc:
             raise ValueError(f"corrupt driver state: {exc}") from None
@@ -205,4 +209,7 @@ def data_image(word: int, data_base: int, state: DriverState) -> dict[int, bytes
         out[head] = addr.to_bytes(word, "little") * 2  # an empty list points at itself
     algs = state.crypto_algs or [data_base + CRYPTO_ALG_LIST]
     out[CRYPTO_ALG_LIST] = algs[0].to_bytes(word, "little") + algs[-1].to_bytes(word, "little")
+    entry = kstructs.struct(word, "pm_dev").off("entry")
+    ends = [d + entry for d in state.pm_devs] or [data_base + PM_DEVS]
+    out[PM_DEVS] = ends[0].to_bytes(word, "little") + ends[-1].to_bytes(word, "little")
     return out

@@ -65,6 +65,10 @@ _TABLES: dict[int, dict[str, dict[str, tuple[int, int]]]] = {
             "__size__": (108, 0),
         },
         "semaphore": {"count": (0, 4), "sleepers": (4, 4), "wait": (8, 8), "__size__": (16, 0)},
+        "pm_dev": {
+            "type": (0, 4), "id": (4, 4), "callback": (8, 4), "data": (12, 4), "entry": (28, 8),
+            "__size__": (36, 0),
+        },
     },
     8: {
         "file": {
@@ -114,6 +118,10 @@ _TABLES: dict[int, dict[str, dict[str, tuple[int, int]]]] = {
             "__size__": (144, 0),
         },
         "semaphore": {"count": (0, 4), "sleepers": (4, 4), "wait": (8, 16), "__size__": (24, 0)},
+        "pm_dev": {
+            "type": (0, 4), "id": (8, 8), "callback": (16, 8), "data": (24, 8),
+            "entry": (56, 16), "__size__": (72, 0),
+        },
     },
 }  # fmt: skip
 
