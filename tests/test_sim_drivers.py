@@ -358,6 +358,27 @@ def test_the_isa_memory_hole_floats_high(kernel: SimKernel, tmp_path: Path) -> N
     assert kernel.dmesg() == ["<6>isa: ff ffffffff ff"]
 
 
+LOOPS = r"""
+#include <linux/module.h>
+#include <linux/kernel.h>
+#include <linux/delay.h>
+
+int init_module(void)
+{
+    printk(KERN_INFO "loops_per_jiffy %lu\n", loops_per_jiffy);
+    return 0;
+}
+"""
+
+
+def test_loops_per_jiffy_is_exported_with_a_calibrated_value(
+    kernel: SimKernel, tmp_path: Path
+) -> None:
+    """dtlk sizes its read loop with it; 2.4 measures it at boot (here: 839 BogoMIPS)."""
+    kernel.load(build(kernel, tmp_path, "loops", LOOPS))
+    assert kernel.dmesg() == [f"<6>loops_per_jiffy {1 << 22}"]
+
+
 def test_current_sleeping_and_waiting_in_process_context(kernel: SimKernel, tmp_path: Path) -> None:
     kernel.load(build(kernel, tmp_path, "svc", SERVICES))
     kernel.clear_dmesg()

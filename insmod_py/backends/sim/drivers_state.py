@@ -9,7 +9,8 @@ services' runtime blob (see ``services.KernelRuntime``).
 
 The kernel data page holds, besides ``jiffies``, 2.4's exported data objects
 that drivers name: ``proc_root`` and the ``proc_net``/``proc_bus``/...
-directory pointers, ``ioport_resource``/``iomem_resource``, and the list heads
+directory pointers, ``ioport_resource``/``iomem_resource``, ``loops_per_jiffy``,
+and the list heads
 the kernel links timers, misc devices, crypto algorithms and pm devices into.
 """
 
@@ -33,6 +34,12 @@ TIMER_LIST_HEAD = 0x900  # what a pending timer's list.next/prev point at
 MISC_LIST_HEAD = 0x920
 CRYPTO_ALG_LIST = 0x940  # crypto/api.c's crypto_alg_list
 PM_DEVS = 0x960  # kernel/pm.c's pm_devs
+LOOPS_PER_JIFFY = 0x980
+# loops_per_jiffy is measured at boot (calibrate_delay); the real kernels under qemu measure
+# 3700-5300 BogoMIPS, varying from boot to boot.  The simulated kernel's delays take no
+# time, so it keeps one plausible value (839 BogoMIPS at HZ=100) that keeps a module's
+# busy-wait loop short
+LOOPS_PER_JIFFY_VALUE = 1 << 22
 
 PROC_ROOT_INO = 1
 PROC_DYNAMIC_FIRST = 4096
@@ -43,7 +50,7 @@ S_IFDIR, S_IFREG, S_IFCHR = 0o040000, 0o100000, 0o020000
 def data_symbols() -> dict[str, int]:
     """Exported data objects of the driver services: name -> offset in the data page."""
     out = {"proc_root": PROC_ROOT, "ioport_resource": IOPORT_RESOURCE,
-           "iomem_resource": IOMEM_RESOURCE}  # fmt: skip
+           "iomem_resource": IOMEM_RESOURCE, "loops_per_jiffy": LOOPS_PER_JIFFY}  # fmt: skip
     for i, name in enumerate(PROC_DIR_POINTERS):
         out[name] = POINTER_AREA + 8 * i
     return out
@@ -209,6 +216,7 @@ def data_image(word: int, data_base: int, state: DriverState) -> dict[int, bytes
         out[head] = addr.to_bytes(word, "little") * 2  # an empty list points at itself
     algs = state.crypto_algs or [data_base + CRYPTO_ALG_LIST]
     out[CRYPTO_ALG_LIST] = algs[0].to_bytes(word, "little") + algs[-1].to_bytes(word, "little")
+    out[LOOPS_PER_JIFFY] = LOOPS_PER_JIFFY_VALUE.to_bytes(word, "little")
     entry = kstructs.struct(word, "pm_dev").off("entry")
     ends = [d + entry for d in state.pm_devs] or [data_base + PM_DEVS]
     out[PM_DEVS] = ends[0].to_bytes(word, "little") + ends[-1].to_bytes(word, "little")
