@@ -481,6 +481,33 @@ def test_probe_would_notice_a_layout_change(tmp_path):
     assert "offsetof(struct file, f_iobuf)" in diff and "sizeof(struct file)" in diff
 
 
+CURRENT = """
+#include <linux/module.h>
+#include <linux/sched.h>
+int current_pid(void) { return current->pid; }
+"""
+
+
+@pytest.mark.parametrize("arch", kernel24.ARCHES)
+def test_current_is_found_the_same_way_with_both_header_sets(kernel24_build, arch, tmp_path):
+    """``current`` is inline code a module carries: the stack mask on i386, a load from the
+    per-CPU area on x86_64 (its pcurrent slot); both header sets must compile the same."""
+    kb = kernel24_build(arch, "unpatched")
+    src = tmp_path / "current.c"
+    src.write_text(CURRENT)
+    code = {}
+    for tag, flags in (("real", list(kb.cflags)), ("stub", stub_flags(arch))):
+        proc = subprocess.run(
+            ["gcc", *flags, "-O2", "-S", str(src), "-o", "-"], capture_output=True, text=True
+        )
+        assert proc.returncode == 0, f"{tag}: {proc.stderr[-3000:]}"
+        body = proc.stdout.split("current_pid:", 1)[1].split(".size", 1)[0]
+        code[tag] = [line.split("#")[0].strip() for line in body.splitlines() if "\t" in line]
+    assert code["real"] == code["stub"]
+    if arch == "x86_64":
+        assert any("%gs:24" in line for line in code["stub"]), code["stub"]
+
+
 DRIVER_EXAMPLES = ("lkmpgdev", "procfile", "scull", "softwdog")
 
 

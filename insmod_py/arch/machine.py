@@ -92,7 +92,7 @@ class Emulator:
     arg_registers: tuple[str, ...]  # integer arguments before the stack ones
     va_list: VaList
     thunk_registers: tuple[str, ...]  # __x86_indirect_thunk_<reg>, in ModRM order
-    current_in_pda: bool  # 2.4 x86_64: `current` is %gs:0 (the PDA), not the stack mask
+    current_in_pda: bool  # 2.4 x86_64: `current` is the PDA's pcurrent (%gs:0x18), no stack mask
     fastcall_registers: tuple[str, ...]  # 2.4 FASTCALL (regparm(3)) argument registers
     wide_registers: tuple[str, str] | None  # a 64-bit value in two registers (low, high)
     aux_return: str  # where asm helpers return a second value (__get_user_N: the value)

@@ -276,10 +276,12 @@ class _Machine:
         ).items():
             uc.mem_write(lay.data_base + off, data)
         self._current_task()
-        if self.arch.emulator.current_in_pda:  # `current` is %gs:0, not the stack mask
+        if self.arch.emulator.current_in_pda:  # `current` is read from the PDA, at %gs
             pda = lay.data_base + PDA_OFFSET
             top = lay.stack_base + lay.stack_size
-            words = (lay.stack_base, 0, pda, top)  # pcurrent, data_offset, me, kernelstack
+            # 2.4.37.11's struct x8664_pda: kernelstack, oldrsp, irqrsp, pcurrent (%gs:0x18),
+            # irqcount (-1: no interrupt) and cpunumber (0)
+            words = (top, 0, 0, lay.stack_base, 0xFFFFFFFF)
             uc.mem_write(pda, b"".join(v.to_bytes(8, "little") for v in words))
             uc.reg_write(self.x.UC_X86_REG_GS_BASE, pda)
         for heap in (self.runtime.kmalloc, self.runtime.vmalloc):
