@@ -54,6 +54,8 @@ def source(functions: int) -> str:
     out.append("void cleanup_module(void) { }")
     modinfo = '__attribute__((section(".modinfo")))'
     out.append(f'const char __module_license[] {modinfo} = "license=GPL";')
+    # as every 2.4 module has (<linux/module.h>): modutils refuses a module without one
+    out.append(f'const char __module_kernel_version[] {modinfo} = "kernel_version=2.4.37.11";')
     return "\n".join(out) + "\n"
 
 

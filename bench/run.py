@@ -49,6 +49,8 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(HERE))
 
 from insmod_py.arch import MACHINES, by_e_machine, by_name  # noqa: E402
+from insmod_py.modconf import DepEntry, ModulesConf, read_dep  # noqa: E402
+from insmod_py.modprobe import Modprobe  # noqa: E402
 from insmod_py.reloc import Strategy  # noqa: E402
 
 BASES = {m.name: m.sim_kernel.module_area[0] for m in MACHINES}
@@ -374,15 +376,144 @@ def measure_emulator(runs: int) -> dict[str, object]:
         budget = run_function.__kwdefaults__["budget"]
 
         def spin() -> None:
-            # the expected oops: "did not return within N instructions"
-            with contextlib.suppress(LoadError):
-                load(loop, backend, name="loop")
+            # the expected oops: "did not return within N instructions"; a new kernel
+            # each time, as the crashed module stays in the one it crashed in
+            with tempfile.TemporaryDirectory() as fresh, contextlib.suppress(LoadError):
+                load(loop, SimBackend(state_dir=fresh, arch="i386"), name="loop")
 
         t = stats(timed(spin, max(runs // 3, 1)))
         result["loop_budget_instructions"] = budget
         result["loop"] = t
         result["instructions_per_second"] = budget / t["min"]
     return result
+
+
+# -- modprobe in one process -------------------------------------------------------------------
+# i2c-old and three video chips on it: the longest dependency chains of the 2.4 corpus
+# whose every module links against the simulated kernel's exports and runs its init
+# there (vfat's init calls register_filesystem, which the simulated kernel lacks).
+CORPUS24_TARGETS = ("saa7111", "bt819", "adv7175")
+
+
+@dataclass
+class Chain:
+    label: str
+    root: Path  # holds modules.dep
+    targets: tuple[str, ...]  # modprobe'd in this order in one process
+
+
+def modprobe_chains() -> list[Chain]:
+    """The examples' exporter -> user (always), and the 2.4 corpus's i2c-old chain when
+    its build is cached."""
+    examples = REPO / "build" / "i386" / "examples"
+    tree = OUT / "modprobe" / "examples"
+    tree.mkdir(parents=True, exist_ok=True)
+    exporter, user = examples / "exporter.o", examples / "user.o"
+    (tree / "modules.dep").write_text(f"{exporter}:\n\n{user}: {exporter}\n")
+    chains = [Chain("examples: exporter -> user", tree, ("user",))]
+    from insmod_py.kernel24 import Kernel24Error
+    from insmod_py.kernel24.corpus import find_corpus
+
+    for flavour in ("modversions", "plain"):
+        try:
+            build = find_corpus("i386", flavour)
+        except Kernel24Error:
+            build = None
+        if build is not None:
+            label = f"corpus24 i386 {flavour}: i2c-old -> {', '.join(CORPUS24_TARGETS)}"
+            chains.append(Chain(label, build.modules, CORPUS24_TARGETS))
+            break
+    return chains
+
+
+def modprobe_probe(root: str, runs: str, *targets: str) -> None:
+    """Child process: modprobe ``targets`` in order into a new simulated kernel, ``runs``
+    times, each module through insmod as Modprobe.load does; per module its wall time,
+    the time its init ran in the engine and, right after, GNU ld's time linking it (the
+    commands come as JSON on stdin), so both see the same machine load.  Prints JSON."""
+    import tempfile
+    from dataclasses import replace
+
+    from insmod_py.backends.sim import SimBackend
+    from insmod_py.backends.sim.machine import engine_stats
+    from insmod_py.insmod import InsmodOptions, insmod
+    from insmod_py.messages import Reporter
+
+    ld_commands: dict[str, list[str]] = json.loads(sys.stdin.read())
+    dep, order = modprobe_plan(Path(root), targets)
+    samples: dict[str, list[tuple[float, float, float]]] = {e.name: [] for e in order}
+    report = Reporter(quiet=True)
+    for _ in range(int(runs)):
+        with tempfile.TemporaryDirectory() as state:
+            backend = SimBackend(state_dir=state, arch="i386")
+            base = InsmodOptions(path="", backend="sim", state_dir=state)
+            run = Modprobe(dep, ModulesConf(), base, report, open_backend=lambda b=backend: b)
+            for target in targets:
+                live = {m.name for m in backend.modules()}  # modprobe asks once per target
+                for entry in run.plan(target):
+                    if entry.name in live:
+                        continue
+                    before = engine_stats().seconds
+                    start = time.perf_counter()
+                    insmod(replace(base, path=str(entry.path)), report, backend=backend)
+                    wall = time.perf_counter() - start
+                    init = engine_stats().seconds - before
+                    ld = 0.0
+                    if entry.name in ld_commands:
+                        ld = timed(run_process(ld_commands[entry.name]), 1)[0]
+                    samples[entry.name].append((wall, init, ld))
+            backend.close()
+    done = engine_stats()
+    print(json.dumps({"samples": samples, "engines_built": done.built,
+                      "engine_calls": done.calls}))  # fmt: skip
+
+
+def modprobe_plan(
+    root: Path, targets: tuple[str, ...]
+) -> tuple[dict[str, DepEntry], list[DepEntry]]:
+    """modules.dep of ``root`` and every module the targets load, in load order."""
+    from insmod_py.insmod import InsmodOptions
+    from insmod_py.messages import Reporter
+
+    dep = read_dep(root / "modules.dep")
+    planner = Modprobe(dep, ModulesConf(), InsmodOptions(path=""), Reporter(quiet=True))
+    order: list[DepEntry] = []
+    for target in targets:
+        order += [e for e in planner.plan(target) if e not in order]
+    return dep, order
+
+
+def measure_modprobe(chain: Chain, runs: int) -> dict[str, object]:
+    """Per module of a modprobe in one process: load minus init vs GNU ld linking it."""
+    _, order = modprobe_plan(chain.root, chain.targets)
+    ld_commands = {}
+    for entry in order[1:]:
+        inp = Input(f"modprobe-{entry.name}", entry.path, "i386", "modprobe")
+        prepare(inp, {})
+        ld_commands[entry.name] = ld_command(inp)
+        run_process(ld_commands[entry.name])()  # warm, and the error if it cannot run
+    cmd = [sys.executable, __file__, "--modprobe-probe", str(chain.root), str(runs),
+           *chain.targets]  # fmt: skip
+    proc = subprocess.run(cmd, input=json.dumps(ld_commands), capture_output=True, text=True)
+    if proc.returncode != 0:
+        return {"label": chain.label, "skipped": (proc.stderr.strip() or "failed")[-300:]}
+    data = json.loads(proc.stdout)
+    modules = []
+    for entry in order:
+        samples = data["samples"][entry.name]
+        cost = [wall - init for wall, init, _ in samples]
+        row: dict[str, object] = {
+            "module": entry.name, "first": entry is order[0], "load": stats(cost),
+            "init": stats([init for _, init, _ in samples]), "new_process": cost[0],
+        }  # fmt: skip
+        if entry is not order[0]:
+            ld = [t for *_, t in samples]
+            row["ld"] = stats(ld)
+            row["ratio_min"] = min(cost) / min(ld)
+            row["ratio_median"] = statistics.median(cost) / statistics.median(ld)
+        modules.append(row)
+    return {"label": chain.label, "modules": modules, "engines_built": data["engines_built"],
+            "engine_calls": data["engine_calls"], "runs": runs}  # fmt: skip
 
 
 # -- report ------------------------------------------------------------------------------------
@@ -422,12 +553,39 @@ def table(inputs: list[Input], results: dict[str, dict[str, dict[str, object]]])
     return "\n".join(lines)
 
 
+def modprobe_table(modprobe: list[dict[str, object]]) -> str:
+    lines = ["\nmodprobe in one process, simulated kernel: per module, the load (link, kernel "
+             "symbols, create_module, init_module) minus the time its init ran, vs GNU ld "
+             "linking that module:"]  # fmt: skip
+    for m in modprobe:
+        if "skipped" in m:
+            lines.append(f"  skipped: {m['skipped']}")
+            continue
+        engines = f"{m['engines_built']} for {m['engine_calls']} calls into module code"
+        lines.append(f"  {m['label']} ({m['runs']} runs; engines built in the process: {engines})")
+        head = f"{'load-init min':>14} {'med':>7} {'init min':>9} {'ld min':>7} {'med':>7}"
+        lines.append(f"    {'module':12} {head} {'x ld min':>9} {'x ld med':>9}")
+        for row in m["modules"]:  # type: ignore[attr-defined]
+            load, init = row["load"], row["init"]
+            cells = f"{ms(load['min']):>14} {ms(load['median']):>7} {ms(init['min']):>9}"
+            if row["first"]:
+                cells += (f"   (opens the kernel's state; {ms(row['new_process']).strip()} ms "
+                          "in a new process: imports, the engine's construction)")  # fmt: skip
+            else:
+                ld = row["ld"]
+                cells += f" {ms(ld['min']):>7} {ms(ld['median']):>7}"
+                cells += f" {row['ratio_min']:9.2f} {row['ratio_median']:9.2f}"
+            lines.append(f"    {row['module']:12} {cells}")
+    return "\n".join(lines)
+
+
 def targets(
     inputs: list[Input],
     results: dict[str, dict[str, dict[str, object]]],
     rss: dict[str, object],
     growth: list[dict[str, object]],
     help_: dict[str, object],
+    modprobe: list[dict[str, object]],
 ) -> list[dict[str, object]]:
     out = []
 
@@ -462,6 +620,16 @@ def targets(
         scale = big["relocs"] / small["relocs"]  # type: ignore[operator]
         name = f"growth {small['factor']}x -> {big['factor']}x linear (time x{scale:.1f})"
         add(name, step, scale * 1.25, step <= scale * 1.25)
+    for m in modprobe:
+        if "skipped" in m:
+            continue
+        for row in m["modules"]:  # type: ignore[attr-defined]
+            if not row["first"]:
+                v = row["ratio_min"]
+                name = f"modprobe {row['module']} after the first: load - init <= 1.5x GNU ld"
+                add(name, v, 1.5, v <= 1.5)
+        n = m["engines_built"]
+        add(f"modprobe {m['label'].split(':')[0]}: engines built per process", n, 1, n == 1)
     return out
 
 
@@ -489,9 +657,13 @@ def main() -> None:
     parser.add_argument(
         "--rss-probe", nargs=3, metavar=("OBJ", "KSYMS", "ARCH"), help=argparse.SUPPRESS
     )
+    parser.add_argument("--modprobe-probe", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.rss_probe:
         rss_probe(*args.rss_probe)
+        return
+    if args.modprobe_probe:
+        modprobe_probe(*args.modprobe_probe)
         return
     if shutil.which("ld") is None or shutil.which("gcc") is None:
         sys.exit("bench: needs ld and gcc (binutils, gcc-multilib)")
@@ -515,7 +687,9 @@ def main() -> None:
     growth = measure_growth(args.runs)
     help_ = measure_help(max(args.runs, 10))
     emulator = measure_emulator(args.runs)
-    goals = targets(inputs, results, rss, growth, help_)
+    print("bench: modprobe chains ...", file=sys.stderr, flush=True)
+    modprobe = [measure_modprobe(chain, args.runs) for chain in modprobe_chains()]
+    goals = targets(inputs, results, rss, growth, help_, modprobe)
 
     machine = machine_info()
     accel = "built" if machine["c_accelerator"] else "ABSENT: (a) ran the pure-Python paths"
@@ -537,6 +711,7 @@ def main() -> None:
         f"{emulator['instructions_per_second'] / 1e6:.0f} M instructions/s "
         f"(budget {emulator['loop_budget_instructions']:,} in {ms(emulator['loop']['min'])} ms)"
     )
+    print(modprobe_table(modprobe))
     print("\ntargets:")
     for g in goals:
         state = {True: "MET", False: "NOT MET", None: "n/a"}[g["met"]]  # type: ignore[index]
@@ -547,7 +722,7 @@ def main() -> None:
         "inputs": [{"label": i.label, "path": str(i.path), "arch": i.arch, "role": i.role,
                     "size": i.path.stat().st_size, "relocs": i.relocs} for i in inputs],
         "results": results, "rss": rss, "growth": growth, "help": help_, "targets": goals,
-        "emulator": emulator,
+        "emulator": emulator, "modprobe": modprobe,
     }  # fmt: skip
     (OUT / "results.json").write_text(json.dumps(data, indent=1) + "\n")
     print(f"\nwritten: {OUT / 'results.json'}")

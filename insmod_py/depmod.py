@@ -22,6 +22,7 @@ from pathlib import Path
 from . import header as module_header
 from . import modstruct
 from .arch import Machine, by_e_machine
+from .devtables import ModuleTables, format_maps, read_tables
 from .elf import ElfObject
 from .elf import constants as C
 from .errors import LoadError, SymbolError
@@ -65,6 +66,7 @@ class Depmod:
     modules: list[TreeModule]
     symbols: list[KernelSymbol]  # kernel exports first, then module exports
     unresolved: dict[str, list[str]] = field(default_factory=dict)  # module -> names
+    tables: dict[str, ModuleTables] = field(default_factory=dict)  # 2.4 module path -> tables
 
     def table(self) -> SymbolTable:
         return SymbolTable(self.symbols)
@@ -83,6 +85,23 @@ class Depmod:
         """The symbols as 2.4 /proc/ksyms printed them: ``addr name [module]``."""
         return format_ksyms(self.symbols, self.word_size)
 
+    @property
+    def is_24_tree(self) -> bool:
+        """Every module is a 2.4 ``.o``: the tree gets modutils 2.4's files."""
+        return all(m.path.endswith(".o") for m in self.modules)
+
+    def format_maps(self) -> dict[str, str]:
+        """modutils 2.4's ``modules.*map`` files (name -> text) for a 2.4 tree, else none."""
+        if not self.is_24_tree:
+            return {}
+        empty = ModuleTables()
+        return format_maps([(m.path, self.tables.get(m.path, empty)) for m in self.modules],
+                           self.arch)  # fmt: skip
+
+    def table_warnings(self) -> list[str]:
+        """``path: reason`` for each device table that could not be read, in tree order."""
+        return [f"{path}: {w}" for path, t in self.tables.items() for w in t.warnings]
+
     def format_deps(self) -> str:
         """``modules.dep``: ``path: dependency paths``, in tree order.
 
@@ -90,7 +109,7 @@ class Depmod:
         dependency per backslash-continued line, and a blank line after each module.
         """
         by_name = {m.name: m.path for m in self.modules}
-        if all(m.path.endswith(".o") for m in self.modules):
+        if self.is_24_tree:
             return "".join(
                 f"{m.path}:" + "".join(f" \\\n\t{by_name[d]}" for d in m.deps) + "\n\n"
                 for m in self.modules
@@ -261,13 +280,22 @@ def scan_tree(
     if not paths:
         raise LoadError("no modules (*.ko, *.ko.xz, *.o) found", file=os.fspath(tree))
     scans: list[tuple[str, _Scan]] = []
+    tables: dict[str, ModuleTables] = {}
     for path in paths:
         obj = read_module(path)
         name = module_name_from_path(str(path))
+        rel = path.relative_to(root).as_posix()
         try:
-            scans.append((path.relative_to(root).as_posix(), _scan(obj, name)))
+            scans.append((rel, _scan(obj, name)))
         except LoadError as err:
             raise err.with_file(str(path)) from None
+        if is_24_module(obj):
+            try:
+                found = read_tables(obj)
+            except LoadError as err:  # the maps only: the module still links
+                found = ModuleTables(warnings=(f"device tables not read: {err.reason}",))
+            if found or found.warnings:
+                tables[rel] = found
     machines = {s.machine for _, s in scans}
     if len(machines) != 1:
         raise LoadError("modules of more than one machine in the tree", file=os.fspath(tree))
@@ -314,7 +342,7 @@ def scan_tree(
                 value = offset if export in scan.absolute else at + offset
                 symbols.append(KernelSymbol(export, value, scan.name))
         at += slot
-    return Depmod(machine, modules, symbols, unresolved)
+    return Depmod(machine, modules, symbols, unresolved, tables)
 
 
 def _round(value: int, align: int) -> int:

@@ -33,7 +33,12 @@ def _int(text: str | None) -> int | None:
     help="The kernel's exports: its vmlinux (__ksymtab), System.map or a /proc/ksyms dump.",
 )
 @click.option("-o", "--output", metavar="FILE", help="Symbol file to write (default: stdout).")
-@click.option("--deps", "deps_path", metavar="FILE", help="Also write modules.dep to FILE.")
+@click.option(
+    "--deps",
+    "deps_path",
+    metavar="FILE",
+    help="Also write modules.dep to FILE (and, for a 2.4 tree, the modules.*map files beside it).",
+)
 @click.option(
     "--base", metavar="ADDR", help="First module base (default: the machine's module area)."
 )
@@ -46,14 +51,18 @@ def depmod(
     --ksyms` reads: the kernel's exports from System.map (names with a
     __ksymtab_ entry) and every module's exports at the address our loader
     gives them when each module sits in its own slot of the module area.
+    With --deps, a 2.4 tree also gets modutils 2.4's modules.pcimap, usbmap,
+    isapnpmap, parportmap, ieee1394map, pnpbiosmap and generic_string.
 
     \b
     Example:
       pyinsmod depmod -F System.map-6.1.0-50-amd64 /lib/modules/6.1.0-50-amd64 -o syms.txt
       pyinsmod load -n --ksyms syms.txt --base 0xffffffffc0000000 --legacy mod.ko
     """
+    import os
+
     from .depmod import scan_tree
-    from .fsutil import atomic_write
+    from .fsutil import atomic_write, atomic_write_all
 
     result = scan_tree(tree, system_map, base=_int(base))
     text = result.format_symbols()
@@ -62,7 +71,12 @@ def depmod(
     else:
         click.echo(text, nl=False)
     if deps_path:
-        atomic_write(deps_path, result.format_deps().encode())
+        # modules.dep last, as modutils closed it last: its time stands for the whole set
+        where = os.path.dirname(deps_path)
+        outputs = [(os.path.join(where, n), t.encode()) for n, t in result.format_maps().items()]
+        atomic_write_all([*outputs, (deps_path, result.format_deps().encode())])
+    for line in result.table_warnings():
+        click.echo(f"pyinsmod: WARNING: {line}", err=True)
     for module, names in sorted(result.unresolved.items()):
         for name in names:
             click.echo(f"pyinsmod: WARNING: {module} needs unknown symbol {name}", err=True)

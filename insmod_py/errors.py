@@ -52,10 +52,13 @@ class KernelError(LoadError):
     message reads like modutils: ``init_module: Device or resource busy``.
     """
 
-    def __init__(self, call: str, err: int, detail: str = "", *, file: str | None = None) -> None:
+    def __init__(
+        self, call: str, err: int, detail: str = "", *, file: str | None = None, text: str = ""
+    ) -> None:
         self.call = call
         self.errno = err
-        text = f"{call}: {os.strerror(err)}"
-        if detail:
-            text += f" ({detail})"
+        if not text:  # ``text`` replaces the strerror wording where modutils had its own
+            text = f"{call}: {os.strerror(err)}"
+            if detail:
+                text += f" ({detail})"
         super().__init__(text, file=file)

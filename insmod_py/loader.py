@@ -10,6 +10,7 @@ anything fails after the module was created.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -509,7 +510,14 @@ def load(
         nonlocal created
         if before_create is not None:
             before_create()
-        base = backend.create_module(name, size)
+        try:
+            base = backend.create_module(name, size)
+        except KernelError as err:
+            if err.errno != errno.ENOMEM:
+                raise
+            # modutils' words: the size is what a user can act on
+            text = f"can't allocate kernel memory for module; needed {size} bytes"
+            raise KernelError("create_module", err.errno, file=err.file, text=text) from None
         created = True
         return base
 

@@ -234,10 +234,10 @@ def _packer(word_size: int, struct: str) -> _struct.Struct | None:
     """A ``struct.Struct`` with the same layout, for structs of plain integers.
 
     The loader builds headers and whole tables (a 4700-entry export table) on
-    every load; packing them from the same field table with ``struct`` avoids
-    importing construct and its per-object cost on that path.  The construct
-    definitions stay the description (the simulated kernel parses with them);
-    a test checks that both give the same bytes.
+    every load, and the simulated kernel reads them back; packing and unpacking
+    from the same field table with ``struct`` avoids importing construct and its
+    per-object cost on that path.  The construct definitions stay the
+    description; a test checks that both give the same bytes and values.
     """
     lay = layout(word_size, struct)
     fmt, pos = "<", 0
@@ -293,6 +293,14 @@ def parse(word_size: int, struct: str, data: bytes, offset: int = 0) -> dict[str
     chunk = bytes(data[offset : offset + size])
     if len(chunk) < size:
         raise ValueError(f"struct {struct} needs {size} bytes, {len(chunk)} available")
+    packer = _packer(word_size, struct)
+    if packer is not None:  # the simulated kernel reads a header per module per syscall
+        return dict(zip((name for name, _ in STRUCTS[struct]), packer.unpack(chunk), strict=True))
+    return parse_with_construct(word_size, struct, chunk)
+
+
+def parse_with_construct(word_size: int, struct: str, chunk: bytes) -> dict[str, Any]:
+    """The construct definition's members of ``chunk`` (the reference parser)."""
     parsed = struct_for(word_size, struct).parse(chunk)
     out = {name: parsed[name] for name, _ in STRUCTS[struct]}
     for name, kind in STRUCTS[struct]:

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+from support import objects
 from support.clirun import Pyinsmod
 
 MISMATCH = (
@@ -190,6 +191,22 @@ def test_loading_a_module_twice_says_a_module_of_that_name_exists(k: Pyinsmod) -
         k.fails(k.obj("hello.o"))
         == f"pyinsmod: {k.obj('hello.o')}: a module named hello already exists"
     )
+
+
+def test_a_module_too_big_for_the_kernel_says_how_many_bytes_it_needed(
+    k: Pyinsmod, tmp_path: Path
+) -> None:
+    """ENOMEM from create_module, in modutils' words, with the size asked for."""
+    src = objects.KERNEL_VERSION.replace("2.4.20", "2.4.37.11") + (
+        'static const char lic[] __attribute__((section(".modinfo"), used)) = "license=GPL";\n'
+        "char big[96 << 20];\n"
+        "int init_module(void) { return big[1]; }\nvoid cleanup_module(void) {}\n"
+    )
+    path = objects.compile_c(tmp_path, src, name="huge", flags=objects.I386_CFLAGS)
+    line = k.fails(str(path))
+    assert line.startswith(f"pyinsmod: {path}: can't allocate kernel memory for module; needed ")
+    assert int(line.rsplit(" ", 2)[1]) > 96 << 20
+    assert k.modules() == []
 
 
 # -- -v --------------------------------------------------------------------------------------

@@ -3,7 +3,10 @@ the real 2.4.37.11 kernel's own fat/msdos/vfat against its vmlinux export table.
 
 from __future__ import annotations
 
+import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -95,6 +98,37 @@ def test_modprobe_failure_unloads_what_it_loaded(tree) -> None:
     assert "failinit" in line
     assert py.modules() == []
     assert "can't locate module nosuch" in py.fails("modprobe", "--dir", str(root), "nosuch")
+
+
+MODPROBE_IN_ONE_PROCESS = r"""
+import json, sys
+from pathlib import Path
+from insmod_py.backends.sim import SimBackend
+from insmod_py.backends.sim.machine import engine_stats
+from insmod_py.insmod import InsmodOptions
+from insmod_py.messages import Reporter
+from insmod_py.modconf import ModulesConf, read_dep
+from insmod_py.modprobe import Modprobe
+root, state = Path(sys.argv[1]), sys.argv[2]
+backend = SimBackend(state_dir=state, arch="i386")
+run = Modprobe(read_dep(root / "modules.dep"), ModulesConf(),
+               InsmodOptions(path="", backend="sim", state_dir=state), Reporter(quiet=True),
+               open_backend=lambda: backend)
+loaded = run.load("user") + run.load("user2") + run.load("hello")
+removed = run.remove("user")
+stats = engine_stats()
+print(json.dumps([loaded, removed, stats.built, stats.calls]))
+"""
+
+
+def test_modprobe_builds_the_engine_once_per_process(tree, tmp_path: Path) -> None:
+    """Loads (inits) and removals (cleanups) of a chain in one process share one engine."""
+    _, root = tree
+    cmd = [sys.executable, "-c", MODPROBE_IN_ONE_PROCESS, str(root), str(tmp_path / "one")]
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    loaded, removed, built, calls = json.loads(proc.stdout)
+    assert loaded == ["exporter", "user", "user2", "hello"] and removed == ["user"]
+    assert (built, calls) == (1, 5)  # four inits and user's cleanup
 
 
 def test_conf_rejects_an_unknown_directive(tmp_path: Path) -> None:

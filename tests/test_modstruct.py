@@ -191,7 +191,8 @@ def test_import_does_not_load_construct() -> None:
 def test_fast_packer_and_construct_definition_give_the_same_bytes(
     word_size: int, struct: str
 ) -> None:
-    """The loader packs with struct.Struct; the construct definition is the reference."""
+    """The loader packs and the simulated kernel unpacks with struct.Struct; the construct
+    definition is the reference."""
     import random
 
     rng = random.Random(f"{word_size}{struct}")
@@ -213,3 +214,4 @@ def test_fast_packer_and_construct_definition_give_the_same_bytes(
         )
         assert fast == reference
         assert ms.build_array(word_size, struct, [values, values]) == reference * 2
+        assert ms.parse(word_size, struct, fast) == ms.parse_with_construct(word_size, struct, fast)

@@ -8,8 +8,10 @@ used, so these tests check the machine alone.)
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -592,3 +594,134 @@ def test_cost_of_a_tiny_init_and_of_a_loop(tmp_path, arch, capsys):
     with capsys.disabled():
         print(f"\n[{arch}] tiny init {tiny * 1e3:.2f} ms; " + "; ".join(rates))
     assert tiny < 0.5
+
+
+# ---------------------------------------------------------------- one engine per process
+
+# What a call leaves behind when it crashes: callee-saved registers and the direction
+# flag set, freed kmalloc and vmalloc memory (and a little past the block) and the task
+# stack full of a pattern.
+DIRTY_ENTRY = {
+    "i386": """
+        dirty_entry: call dirty_body
+        mov $0x11111111, %ebx; mov $0x22222222, %esi; mov $0x33333333, %edi
+        mov $0x44444444, %ebp; std; xor %eax, %eax; mov (%eax), %eax
+    """,
+    "x86_64": """
+        dirty_entry: call dirty_body
+        movabs $0x1111111111111111, %rbx; movabs $0x2222222222222222, %rbp
+        movabs $0x3333333333333333, %r12; movabs $0x4444444444444444, %r15
+        std; xor %eax, %eax; mov (%rax), %rax
+    """,
+}
+DIRTY_BODY = r"""
+    void dirty_body(void) {
+        volatile unsigned char stack[2048];
+        for (int i = 0; i < 2048; i++) stack[i] = 0x55;
+        unsigned char *k = kmalloc(64, GFP_KERNEL);
+        memset(k, 0xaa, 256);  /* past its block, as a buggy module would */
+        kfree(k);
+        unsigned char *v = vmalloc(8192);
+        memset(v, 0xbb, 8192);
+        vfree(v);
+        printk("<6>dirty: about to crash\n");
+    }
+"""
+# What a call sees that it did not set: those registers and flags on entry, the
+# stack below its frame, fresh kmalloc and vmalloc memory beyond what it allocated.
+PROBE_ENTRY = {
+    "i386": """
+        probe_entry: mov %ebx, seen; mov %esi, seen+4; mov %edi, seen+8; mov %ebp, seen+12
+        pushf; pop %eax; mov %eax, seen+16; jmp probe_body
+    """,
+    "x86_64": """
+        probe_entry: mov %rbx, seen(%rip); mov %rbp, seen+8(%rip); mov %r12, seen+16(%rip)
+        mov %r15, seen+24(%rip); pushf; pop %rax; mov %rax, seen+32(%rip); jmp probe_body
+    """,
+}
+PROBE_BODY = r"""
+    unsigned long seen[5];
+    static unsigned long hash(const volatile unsigned char *p, int n) {
+        unsigned long h = 0;
+        for (int i = 0; i < n; i++) h = h * 31 + p[i];
+        return h;
+    }
+    int probe_body(void) {
+        volatile unsigned char stack[1024];  /* never written: what the stack held */
+        unsigned char *k = kmalloc(64, GFP_KERNEL);
+        unsigned char *v = vmalloc(4096);
+        printk("<6>probe: %lx %lx %lx %lx %lx stack %lx kmalloc %lx vmalloc %lx\n",
+               seen[0], seen[1], seen[2], seen[3], seen[4], hash(stack, 1024),
+               hash(k, 256), hash(v, 8192));
+        return 42;
+    }
+"""
+PROBE_RUN = r"""
+import json, sys
+from insmod_py.backends.base import Region
+from insmod_py.backends.sim.machine import KernelRuntime, MappedModule, run_function
+arch, base, entry, regions, memory = json.loads(sys.stdin.read())
+mod = MappedModule("probe", base, bytearray.fromhex(memory), tuple(Region(*r) for r in regions))
+rt = KernelRuntime()
+ret = run_function(arch, [mod], rt, entry)
+print(json.dumps([ret, rt.log, mod.memory.hex(), {str(a): d.hex() for a, d in rt.kmalloc.items()}]))
+"""
+
+
+def _module_with_entry(tmp_path, arch, name, entry_asm, body):
+    src = f'__asm__(".text\\n.globl {name}_entry\\n" {json.dumps(entry_asm)});\n{body}'
+    return build(tmp_path, arch, src, name=name, regions=True)
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_an_oops_leaves_nothing_for_the_next_call_to_see(tmp_path, arch):
+    """The engine is reused call after call: after a call that crashed with registers,
+    flags, stack and heap dirty, a module at the same address (its code translated
+    afresh) sees exactly what it sees in a new process."""
+    dirty, dsym = _module_with_entry(tmp_path, arch, "dirty", DIRTY_ENTRY[arch], DIRTY_BODY)
+    probe, psym = _module_with_entry(tmp_path, arch, "probe", PROBE_ENTRY[arch], PROBE_BODY)
+    pristine = bytes(probe.memory)
+    with pytest.raises(Oops, match="NULL pointer dereference"):
+        run(arch, dirty, KernelRuntime(), dsym["dirty_entry"])
+    rt = KernelRuntime()
+    ret = run(arch, probe, rt, psym["probe_entry"])
+    here = [ret, rt.log, probe.memory.hex(), {str(a): d.hex() for a, d in rt.kmalloc.items()}]
+    regions = [[r.start, r.size, r.kind] for r in probe.regions]
+    job = [arch, probe.base, psym["probe_entry"], regions, pristine.hex()]
+    fresh = subprocess.run(
+        [sys.executable, "-c", PROBE_RUN], input=json.dumps(job), capture_output=True,
+        text=True, check=True,
+    )  # fmt: skip
+    assert here == json.loads(fresh.stdout)
+    assert ret == 42 and rt.log[0].startswith("<6>probe: 0 0 0 0 ")
+
+
+def test_one_engine_serves_every_call_of_a_process(tmp_path):
+    """Calls, an oops among them, and run_kernel share the engine built for the machine."""
+    mod, sym = build(tmp_path, "i386", r"int init_module(void) { return 7; }")
+    crash, csym = build(tmp_path, "i386", "int *volatile p; int f(void) { return *p; }",
+                        name="crash")  # fmt: skip
+    code = r"""
+import json, sys
+from insmod_py.backends.base import Region
+from insmod_py.backends.sim.machine import (
+    KernelRuntime, MappedModule, Oops, engine_stats, run_function, run_kernel)
+jobs = json.loads(sys.stdin.read())
+mods = [MappedModule(n, b, bytearray.fromhex(m)) for n, b, m, _ in jobs]
+rt = KernelRuntime()
+out = []
+for _ in range(3):
+    out.append(run_function("i386", [mods[0]], rt, jobs[0][3]))
+    try:
+        run_function("i386", [mods[1]], rt, jobs[1][3])
+    except Oops:
+        out.append("oops")
+out.append(run_kernel("i386", [mods[0]], rt, lambda ctx: ctx.call(jobs[0][3])))
+stats = engine_stats()
+print(json.dumps([stats.built, stats.calls, out]))
+"""
+    jobs = [["mod", mod.base, mod.memory.hex(), sym["init_module"]],
+            ["crash", crash.base, crash.memory.hex(), csym["f"]]]  # fmt: skip
+    proc = subprocess.run([sys.executable, "-c", code], input=json.dumps(jobs),
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    assert json.loads(proc.stdout) == [1, 7, [7, "oops"] * 3 + [7]]

@@ -17,12 +17,15 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from ..arch import NAMES as ARCHES
+from ..arch import by_name
 from ..depmod import Depmod, scan_tree
 from ..errors import LoadError
-from ..fsutil import atomic_write
+from ..fsutil import atomic_write, atomic_write_all
 from ..kernel24.corpus import (
     FLAVOURS,
     CorpusBuild,
+    allmod_config_path,
     build_corpus,
     failures_from_log,
     find_corpus,
@@ -37,13 +40,27 @@ SYMBOLS_FILE = "symbols.txt"
 
 
 def prepare(build: CorpusBuild) -> tuple[Depmod, Path]:
-    """depmod the build's tree (kernel exports from vmlinux); write modules.dep and symbols."""
+    """depmod the build's tree (kernel exports from vmlinux); write modules.dep, the
+    modules.*map files beside it, and the symbols."""
     depmod = scan_tree(build.modules, build.vmlinux)
     symbols = build.directory / SYMBOLS_FILE
     release = "# UTS_RELEASE 2.4.37.11\n"
     atomic_write(str(symbols), (release + depmod.format_symbols()).encode())
-    atomic_write(str(build.modules / DEP_FILE), depmod.format_deps().encode())
+    maps = [
+        (str(build.modules / name), text.encode()) for name, text in depmod.format_maps().items()
+    ]
+    atomic_write_all([*maps, (str(build.modules / DEP_FILE), depmod.format_deps().encode())])
     return depmod, symbols
+
+
+def maps_summary(depmod: Depmod) -> str:
+    """How many modules, and entries, each map file got."""
+    parts = []
+    for name, text in depmod.format_maps().items():
+        lines = text.splitlines()[1:]
+        modules = len({line.split()[0] for line in lines})
+        parts.append(f"{name.removeprefix('modules.')} {modules} ({len(lines)} entries)")
+    return "maps: modules (entries): " + ", ".join(parts)
 
 
 def build_summary(build: CorpusBuild) -> str:
@@ -63,10 +80,12 @@ def build_summary(build: CorpusBuild) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="tools/corpus24", description=__doc__.split("\n")[0])
+    parser.add_argument("--arch", choices=ARCHES, action="append",
+                        help="architecture (default: every one with an allmod config)")  # fmt: skip
     parser.add_argument("--flavour", choices=FLAVOURS, action="append",
                         help="plain (no MODVERSIONS) or modversions (default: both)")  # fmt: skip
     parser.add_argument("--generate-config", action="store_true",
-                        help="rewrite configs/i386-allmod.config (2.4's Configure)")  # fmt: skip
+                        help="rewrite configs/<arch>-allmod.config (2.4's Configure)")  # fmt: skip
     parser.add_argument("--header", choices=HEADERS, action="append",
                         help="legacy or new (prelinked); default: both")  # fmt: skip
     parser.add_argument("--build-only", action="store_true", help="build and cache, check nothing")
@@ -77,20 +96,22 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     status = 0
     try:
+        arches = args.arch or [a for a in ARCHES if allmod_config_path(by_name(a)).is_file()]
         if args.generate_config:
-            generate_config("i386")
+            for arch in arches:
+                generate_config(arch)
             return 0
-        for flavour in args.flavour or FLAVOURS:
+        for arch, flavour in ((a, f) for a in arches for f in args.flavour or FLAVOURS):
             if args.entry:
                 build = CorpusBuild.load(args.entry)
-                if build.flavour != flavour:
+                if (build.arch, build.flavour) != (arch, flavour):
                     continue
             elif args.cached:
-                build = find_corpus("i386", flavour)
+                build = find_corpus(arch, flavour)
             else:
-                build = build_corpus("i386", flavour)
+                build = build_corpus(arch, flavour)
             if build is None:
-                print(f"corpus24: i386 {flavour}: not built (make corpus24)", file=sys.stderr)
+                print(f"corpus24: {arch} {flavour}: not built (make corpus24)", file=sys.stderr)
                 status = 1
                 continue
             print(build_summary(build), flush=True)
@@ -99,12 +120,15 @@ def main(argv: list[str] | None = None) -> int:
             start = time.perf_counter()
             depmod, symbols = prepare(build)
             missing = Counter(n for names in depmod.unresolved.values() for n in names)
-            print(f"corpus24: {flavour}: depmod: {len(depmod.modules)} modules, "
+            print(f"corpus24: {arch} {flavour}: depmod: {len(depmod.modules)} modules, "
                   f"{len(depmod.symbols)} symbols, {sum(missing.values())} unresolved "
                   f"references in {len(depmod.unresolved)} modules", flush=True)  # fmt: skip
+            print(f"corpus24: {arch} {flavour}: depmod: {maps_summary(depmod)}", flush=True)
+            for line in depmod.table_warnings():
+                print(f"corpus24: {arch} {flavour}: depmod: WARNING: {line}", flush=True)
             jobs = [
-                Job(f"{flavour}-{header}", str(build.modules), m.path, m.name, m.base, m.slot,
-                    str(symbols), header)
+                Job(f"{arch}-{flavour}-{header}", str(build.modules), m.path, m.name, m.base,
+                    m.slot, str(symbols), header)
                 for header in args.header or HEADERS
                 for m in depmod.modules
             ]  # fmt: skip

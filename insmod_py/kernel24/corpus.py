@@ -199,8 +199,9 @@ def build_genksyms(tarball: Path, dest: Path) -> Path:
 
 # "make[3]: *** [.../Rules.make:60: foo.o] Error 1": the object make gave up on
 _FAILED_TARGET = re.compile(r"^make\[\d+\]: \*\*\* \[[^\]]*?:\d+: ([^\]\s]+\.o)\] Error")
-# "foo.c:12:3: error: ..." (or in a header the source includes)
-_CC_ERROR = re.compile(r"^(\S+?\.[chS]):(\d+)(?::\d+)?: (?:fatal )?error: (.*)$")
+# "foo.c:12:3: error: ..." (or in a header the source includes); the assembler's
+# "foo.c:12: Error: ..." (inline asm of the wrong word size, e.g. i386's pushfl on x86_64)
+_CC_ERROR = re.compile(r"^(\S+?\.[chS]):(\d+)(?::\d+)?: (?:fatal )?(?:error|Error): (.*)$")
 
 
 def failures_from_log(out: str) -> dict[str, str]:

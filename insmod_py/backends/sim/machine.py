@@ -1,21 +1,25 @@
 """Run one module function (init_module, cleanup_module...) in the unicorn CPU emulator.
 
-Each call builds a fresh engine: the kernel stub page (a ``ret`` per provided
-function, hooked so Python runs the service), a native page (the sentinel
-``hlt`` the function returns to, retpoline thunks), the kernel data page, an
-8 KiB task stack, the kmalloc and vmalloc arenas and every module at its base.
-After the run the modules' memory and the heap go back to the caller's objects;
-no unicorn state survives the call. ``import unicorn`` happens only in here,
+A process builds one engine per machine and keeps it: the kernel stub page (a
+``ret`` per provided function, hooked so Python runs the service), a native page
+(the sentinel ``hlt`` the function returns to, retpoline thunks), the kernel data
+page, an 8 KiB task stack and the kmalloc and vmalloc arenas.  Each call maps
+every module at its base and writes the data page, the task and the heap blocks;
+after it the modules' memory and the heap go back to the caller's objects and
+the engine is wiped, so nothing of one call reaches the next (a modprobe of a
+chain pays for the engine once).  ``import unicorn`` happens only in here,
 inside the functions, so importing this module stays cheap.
 """
 
 from __future__ import annotations
 
 import itertools
+import os
 import time
 from bisect import bisect_right
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from typing import TypeVar
 
 from insmod_py import modstruct
@@ -76,17 +80,8 @@ def run_function(
     loops 5-40x slower, so ``budget=0`` turns it off and leaves ``timeout``
     (seconds) as the only bound.
     """
-    target = by_name(arch)
-    if runtime.arch and runtime.arch != arch:
-        raise ValueError(f"kernel runtime belongs to {runtime.arch}, not {arch}")
-    runtime.arch = arch
-    runtime.log = []
-    runtime.jiffies += 1  # time passes between syscalls
-    machine = _Machine(target, modules, runtime, user)
-    try:
+    with _syscall(arch, modules, runtime, user) as machine:
         return machine.run(entry, args, budget, timeout)
-    finally:
-        machine.close()
 
 
 def run_kernel(
@@ -102,17 +97,55 @@ def run_kernel(
 
     Module memory, the heap and ``user`` are updated even when a call oopses.
     """
+    with _syscall(arch, modules, runtime, user) as machine:
+        return routine(KernelContext(machine))
+
+
+@contextmanager
+def _syscall(
+    arch: str, modules: list[MappedModule], runtime: KernelRuntime, user: UserMemory | None
+) -> Iterator[_Machine]:
+    """The machine for one syscall's kernel code: the runtime bound to ``arch``, its log
+    reset and its clock advanced; afterwards memory goes back to the Python objects and
+    the engine, wiped, to the idle ones of this process."""
     target = by_name(arch)
     if runtime.arch and runtime.arch != arch:
         raise ValueError(f"kernel runtime belongs to {runtime.arch}, not {arch}")
     runtime.arch = arch
     runtime.log = []
     runtime.jiffies += 1  # time passes between syscalls
-    machine = _Machine(target, modules, runtime, user)
+    idle = _IDLE.setdefault(target.name, [])
+    machine = idle.pop() if idle else _Machine(target)
     try:
-        return routine(KernelContext(machine))
+        machine.attach(modules, runtime, user)
+        yield machine
     finally:
-        machine.close()
+        if machine.detach():
+            idle.append(machine)
+
+
+@dataclass
+class EngineStats:
+    """What this process's engines did, for the benchmark and the tests."""
+
+    built: int = 0  # engines constructed: one per machine, reused call after call (a
+    # second only while the first is busy, or after one could not be wiped)
+    calls: int = 0  # calls into module code (nested ones are part of their caller's)
+    seconds: float = 0.0  # wall time in those calls: module code and the services it called
+
+
+_STATS = EngineStats()
+
+
+def engine_stats() -> EngineStats:
+    """A copy of this process's counts so far."""
+    return replace(_STATS)
+
+
+# Idle engines per machine name.  A forked child starts without them: an engine's
+# host memory is the parent's, copied, and the child has no use for it.
+_IDLE: dict[str, list[_Machine]] = {}
+os.register_at_fork(after_in_child=_IDLE.clear)
 
 
 # ---------------------------------------------------------------- internals
@@ -133,29 +166,26 @@ _INTERRUPTS = {
 
 
 class _Machine:
-    """One engine for one call; holds the state the hooks share."""
+    """One unicorn engine of one machine and the state its hooks share.
 
-    def __init__(
-        self,
-        arch: Machine,
-        modules: list[MappedModule],
-        runtime: KernelRuntime,
-        user: UserMemory | None = None,
-    ) -> None:
+    Built once per process and machine (``_syscall`` keeps it between calls): the
+    kernel's fixed pages (stubs, native code, data page, task stack, both heap
+    arenas) are mapped, the stub code written and the module-independent hooks
+    added here.  ``attach`` gives it one syscall's modules, runtime and user memory;
+    ``detach`` copies memory back and wipes everything the call left: registers,
+    module and user pages, the data page, the stack, the used part of the heaps,
+    translated code.  The next call then sees what a fresh engine would show it.
+    """
+
+    def __init__(self, arch: Machine) -> None:
         import unicorn as u
         import unicorn.x86_const as x
 
         lay = arch.sim_kernel
-        self.u, self.x, self.lay, self.modules, self.runtime = u, x, lay, modules, runtime
-        self.user = user
-        self.nested = 0  # module calls made from inside services so far
-        self.replay: tuple[tuple[int, int], object] | None = None  # see _on_stub
+        self.u, self.x, self.lay = u, x, lay
         self.arch = arch
         self.bits = arch.bits
         self.mask = arch.address_mask
-        self.failure: BaseException | None = None
-        self.started = False
-        self.fault: tuple[int, int, int] | None = None  # (access type, address, pc)
         emu = arch.emulator
 
         def reg(name: str) -> int:
@@ -170,19 +200,66 @@ class _Machine:
         self.SEM = reg(emu.semaphore_register)
         self.SAVED = tuple(reg(r) for r in emu.saved_registers)
         self.pc_name = emu.pc_name
+        uc = u.Uc(u.UC_ARCH_X86, getattr(u, emu.unicorn_mode))
+        if emu.virtual_tlb:
+            uc.ctl_set_tlb_mode(u.UC_TLB_VIRTUAL)  # else addresses are cut to 52 bits
+        self.uc = uc
+        self._map_kernel()
+        self._hooks()
+        self.blank = uc.context_save()  # the registers of a new engine, restored per call
+        # hooks that depend on the modules: (type, start, end, kind) -> handle, kept while
+        # the same module ranges stay live
+        self.range_hooks: dict[tuple[str, int, int, str], int] = {}
+        self.call_maps: list[tuple[int, int]] = []  # (start, size) mapped for one call
+        self.loaded = False
+        self.kmalloc = Heap(lay.kmalloc_base, lay.kmalloc_size, {})
+        self.vmalloc = Heap(lay.vmalloc_base, lay.vmalloc_size, {})
+        self.modules: list[MappedModule] = []
+        self.user: UserMemory | None = None
+        self.pristine: list[tuple[MappedModule, int, bytes]] = []
+        _STATS.built += 1
+
+    # -- set-up
+
+    def _map_kernel(self) -> None:
+        """The kernel's own memory, the same for every call; stub and native code."""
+        u, uc, lay = self.u, self.uc, self.lay
+        rw, rx = u.UC_PROT_READ | u.UC_PROT_WRITE, u.UC_PROT_READ | u.UC_PROT_EXEC
+        self.kernel = [
+            (lay.stub_base, 2 * PAGE, rx, False),
+            (lay.data_base, PAGE, rw, True),
+            (lay.stack_base, lay.stack_size, rw, True),
+            (lay.kmalloc_base, lay.kmalloc_size, rw, True),
+            (lay.vmalloc_base, lay.vmalloc_size, rw, True),
+            (*lay.isa_window, rw, True),
+        ]
+        for start, size, prot, _ in self.kernel:
+            uc.mem_map(start, size, prot)
+        uc.mem_write(lay.stub_base, b"\xc3" * PAGE)  # every stub slot is a `ret`
+        for off, code in native_code(self.arch.name).items():
+            uc.mem_write(lay.native_base + off, code)
+
+    def attach(
+        self, modules: list[MappedModule], runtime: KernelRuntime, user: UserMemory | None
+    ) -> None:
+        """Take one syscall's modules, runtime and user memory into the engine."""
+        lay = self.lay
+        self.modules, self.runtime, self.user = modules, runtime, user
+        self.nested = 0  # module calls made from inside services so far
+        self.replay: tuple[tuple[int, int], object] | None = None  # see _on_stub
+        self.failure: BaseException | None = None
+        self.fault: tuple[int, int, int] | None = None  # (access type, address, pc)
+        self.loaded = False
         self.kmalloc = Heap(lay.kmalloc_base, lay.kmalloc_size, _sizes(runtime.kmalloc))
         self.vmalloc = Heap(lay.vmalloc_base, lay.vmalloc_size, _sizes(runtime.vmalloc))
         self._symbols()
         self._protect()
         self.fixups = self._exception_fixups()
-        uc = u.Uc(u.UC_ARCH_X86, getattr(u, emu.unicorn_mode))
-        if emu.virtual_tlb:
-            uc.ctl_set_tlb_mode(u.UC_TLB_VIRTUAL)  # else addresses are cut to 52 bits
-        self.uc = uc
         self._map()
-        self._hooks()
-
-    # -- set-up
+        self._range_hooks()
+        # code translated for another call's modules must never run: drop it all (cheap)
+        # rather than count on unmapping to
+        self.uc.ctl_flush_tb()
 
     def _symbols(self) -> None:
         spans = []
@@ -230,16 +307,10 @@ class _Machine:
         ]
 
     def _map(self) -> None:
+        """Map this call's module and user pages; write the kernel's per-call memory
+        (data page, task, heap blocks), the modules and the user pages."""
         u, uc, lay = self.u, self.uc, self.lay
-        rw, rx = u.UC_PROT_READ | u.UC_PROT_WRITE, u.UC_PROT_READ | u.UC_PROT_EXEC
-        kernel = [
-            (lay.stub_base, 2 * PAGE, rx, False),
-            (lay.data_base, PAGE, rw, True),
-            (lay.stack_base, lay.stack_size, rw, True),
-            (lay.kmalloc_base, lay.kmalloc_size, rw, True),
-            (lay.vmalloc_base, lay.vmalloc_size, rw, True),
-            (*lay.isa_window, rw, True),
-        ]
+        rw = u.UC_PROT_READ | u.UC_PROT_WRITE
         pages: list[list[int]] = []
         for start, end, *_ in self.spans:
             lo, hi = start & ~(PAGE - 1), -(-end // PAGE) * PAGE
@@ -248,27 +319,26 @@ class _Machine:
             else:
                 pages.append([lo, hi])
         for lo, hi in pages:
-            for kstart, ksize, *_ in kernel:
+            for kstart, ksize, *_ in self.kernel:
                 if lo < kstart + ksize and kstart < hi:
                     raise ValueError(f"module memory {lo:#x}-{hi:#x} overlaps the kernel's")
-        self.mapped: list[tuple[int, int, bool]] = []
-        for start, size, prot, writable in kernel:
-            uc.mem_map(start, size, prot)
-            self.mapped.append((start, start + size, writable))
+        self.mapped: list[tuple[int, int, bool]] = [
+            (start, start + size, writable) for start, size, _, writable in self.kernel
+        ]
         for lo, hi in pages:
             uc.mem_map(lo, hi - lo, u.UC_PROT_ALL)
+            self.call_maps.append((lo, hi - lo))
             self.mapped.append((lo, hi, True))
         for page in sorted(self.user.pages if self.user else ()):
             uc.mem_map(page, PAGE, rw)
+            self.call_maps.append((page, PAGE))
             self.mapped.append((page, page + PAGE, True))
         self.mapped.sort()
         self.mapped_starts = [m[0] for m in self.mapped]
 
-        uc.mem_write(lay.stub_base, b"\xc3" * PAGE)  # every stub slot is a `ret`
         # no VGA memory and no ROMs: the ISA memory hole floats high, as the I/O ports do
+        # (written for each call: a module may have written there)
         uc.mem_write(lay.isa_window[0], b"\xff" * lay.isa_window[1])
-        for off, code in native_code(self.arch.name).items():
-            uc.mem_write(lay.native_base + off, code)
         word = lay.word
         uc.mem_write(lay.data_base, (self.runtime.jiffies & self.mask).to_bytes(word, "little"))
         for off, data in drivers_state.data_image(
@@ -291,13 +361,14 @@ class _Machine:
             uc.mem_write(m.base, bytes(m.memory))
         for page, data in self.user.pages.items() if self.user else ():
             uc.mem_write(page, bytes(data))
-        self.started = True
+        self.loaded = True  # the call's memory is in the engine: detach copies it back
 
     def map_user(self, pages: dict[int, bytearray]) -> None:
         """Map new pages of the simulated process (read-write), with their contents."""
         rw = self.u.UC_PROT_READ | self.u.UC_PROT_WRITE
         for page, data in pages.items():
             self.uc.mem_map(page, PAGE, rw)
+            self.call_maps.append((page, PAGE))
             self.uc.mem_write(page, bytes(data))
             self.mapped.append((page, page + PAGE, True))
         self.mapped.sort()
@@ -348,6 +419,7 @@ class _Machine:
         return fixups
 
     def _hooks(self) -> None:
+        """The hooks every call has: kernel stubs, faults, interrupts, port I/O."""
         u, uc, lay = self.u, self.uc, self.lay
         stubs_end = lay.stub_base + PAGE - 1
         uc.hook_add(u.UC_HOOK_CODE, self._on_stub, begin=lay.stub_base, end=stubs_end)
@@ -356,10 +428,21 @@ class _Machine:
         # port I/O: an empty ISA bus
         uc.hook_add(u.UC_HOOK_INSN, self._on_in, None, 1, 0, self.x.UC_X86_INS_IN)
         uc.hook_add(u.UC_HOOK_INSN, self._on_out, None, 1, 0, self.x.UC_X86_INS_OUT)
-        for start, end, kind in self.readonly:
-            uc.hook_add(u.UC_HOOK_MEM_WRITE, self._on_ro_write, kind, begin=start, end=end - 1)
-        for start, end, kind in self.noexec:
-            uc.hook_add(u.UC_HOOK_CODE, self._on_nx_fetch, kind, begin=start, end=end - 1)
+
+    def _range_hooks(self) -> None:
+        """This call's write-protect (text, rodata) and no-execute (data) hooks; those of
+        ranges no longer live go, those still live stay."""
+        u, uc = self.u, self.uc
+        want = {("ro", *r) for r in self.readonly} | {("nx", *r) for r in self.noexec}
+        for key in [k for k in self.range_hooks if k not in want]:
+            uc.hook_del(self.range_hooks.pop(key))
+        for key in sorted(want - self.range_hooks.keys()):
+            what, start, end, kind = key
+            if what == "ro":
+                kind_and_fn = (u.UC_HOOK_MEM_WRITE, self._on_ro_write)
+            else:
+                kind_and_fn = (u.UC_HOOK_CODE, self._on_nx_fetch)
+            self.range_hooks[key] = uc.hook_add(*kind_and_fn, kind, begin=start, end=end - 1)
 
     # -- hooks (they record the failure and stop; exceptions never cross unicorn)
 
@@ -452,6 +535,24 @@ class _Machine:
         """Call ``entry``; ``result`` says what it returns: "int" (eax), "long" (a
         machine word, signed) or "wide" (a signed 64-bit value, edx:eax on i386).
         ``top``: where its stack frame goes (default: the top of the task stack)."""
+        began = time.monotonic()
+        try:
+            return self._run(entry, args, budget, timeout, result, top, nested)
+        finally:
+            if not nested:  # a nested call's time is its caller's
+                _STATS.calls += 1
+                _STATS.seconds += time.monotonic() - began
+
+    def _run(
+        self,
+        entry: int,
+        args: tuple[int, ...],
+        budget: int,
+        timeout: float,
+        result: str = "int",
+        top: int | None = None,
+        nested: bool = False,
+    ) -> int:
         u, uc, lay = self.u, self.uc, self.lay
         self.failure, self.fault = None, None
         word = lay.word
@@ -573,24 +674,48 @@ class _Machine:
             return None
         return f"unresolved symbol {name} (deferred, provider not loaded)"
 
-    def close(self) -> None:
-        """Copy module memory and heap back to Python objects; drop the engine."""
+    def detach(self) -> bool:
+        """Copy module memory, user pages and heap blocks back to the Python objects (when
+        the call got as far as writing them), then wipe the engine for the next call.
+        False when it could not be wiped: it must not be used again."""
         try:
-            if not self.started:
-                return
-            uc = self.uc
-            for m in self.modules:
-                m.memory[:] = uc.mem_read(m.base, len(m.memory))
-            for page in self.user.pages if self.user else ():
-                self.user.pages[page][:] = uc.mem_read(page, PAGE)
-            for m, off, data in self.pristine:  # a faulting write to text never lands
-                m.memory[off : off + len(data)] = data
-            rt = self.runtime
-            for name in ("kmalloc", "vmalloc"):
-                blocks = sorted(getattr(self, name).blocks.items())
-                setattr(rt, name, {a: bytes(uc.mem_read(a, n)) for a, n in blocks})
+            if self.loaded:
+                uc = self.uc
+                for m in self.modules:
+                    m.memory[:] = uc.mem_read(m.base, len(m.memory))
+                for page in self.user.pages if self.user else ():
+                    self.user.pages[page][:] = uc.mem_read(page, PAGE)
+                for m, off, data in self.pristine:  # a faulting write to text never lands
+                    m.memory[off : off + len(data)] = data
+                rt = self.runtime
+                for name in ("kmalloc", "vmalloc"):
+                    blocks = sorted(getattr(self, name).blocks.items())
+                    setattr(rt, name, {a: bytes(uc.mem_read(a, n)) for a, n in blocks})
         finally:
-            self.uc = None  # the engine is freed with its last reference
+            clean = self._wipe()
+            self.modules, self.user, self.pristine = [], None, []
+            self.runtime = None  # type: ignore[assignment]
+            self.spans, self.fixups, self.oops_sections = [], {}, {}
+        return clean
+
+    def _wipe(self) -> bool:
+        """Back to a new engine's state: this call's pages unmapped, the data page, the
+        stack and every heap byte a block reached (and the page after: a small overrun)
+        zeroed, registers restored."""
+        u, uc, lay = self.u, self.uc, self.lay
+        self.loaded = False
+        try:
+            while self.call_maps:
+                uc.mem_unmap(*self.call_maps.pop())
+            uc.mem_write(lay.data_base, bytes(PAGE))
+            uc.mem_write(lay.stack_base, bytes(lay.stack_size))
+            for heap in (self.kmalloc, self.vmalloc):
+                end = min(-(-heap.top // PAGE) * PAGE + PAGE, heap.base + heap.size)
+                uc.mem_write(heap.base, bytes(end - heap.base))
+            uc.context_restore(self.blank)
+        except u.UcError:
+            return False
+        return True
 
     # -- memory and symbols, for hooks and services
 

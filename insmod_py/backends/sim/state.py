@@ -26,6 +26,7 @@ from .memory import ArchParams, LiveModule
 
 SCHEMA_VERSION = 1
 LOG_KEEP = 5000  # kernel log lines kept (2.4 had a ring buffer too)
+ROWS_KEPT = 1024  # decoded module rows remembered between syscalls
 
 T = TypeVar("T")
 
@@ -144,6 +145,8 @@ class StateStore:
         self.path = self.dir / f"kernel-{arch.name}.sqlite3"
         self._conn: sqlite3.Connection | None = None
         self._pid = -1
+        self._rows: dict[tuple[str, str], tuple[tuple[Region, ...], tuple[tuple[int, str], ...]]]
+        self._rows = {}  # (regions, symbols) text -> decoded (see _decoded)
         _STORES.add(self)
 
     # -- connection ---------------------------------------------------------------------
@@ -167,6 +170,9 @@ class StateStore:
             )
             conn.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
             conn.execute("PRAGMA journal_mode = WAL")  # readers never wait for a running init
+            # WAL's NORMAL: no fsync per commit; commits stay atomic and ordered, and only a
+            # power loss can take the newest ones (a real kernel loses all its modules then)
+            conn.execute("PRAGMA synchronous = NORMAL")
             self._init_schema(conn)
         self._conn, self._pid = conn, os.getpid()
         return conn
@@ -274,11 +280,7 @@ class StateStore:
             "SELECT base, seq, memory, regions, symbols FROM modules ORDER BY seq DESC"
         ).fetchall()
         for base, seq, memory, regions, symbols in rows:
-            try:
-                regs = tuple(Region(int(s), int(n), str(k)) for s, n, k in json.loads(regions))
-                syms = tuple((int(a), str(n)) for a, n in json.loads(symbols))
-            except (ValueError, TypeError) as exc:
-                raise sqlite3.DatabaseError(f"bad module row: {exc}") from None
+            regs, syms = self._decoded(regions, symbols)
             mem = bytes(memory)
             mods.append(
                 LiveModule(
@@ -313,6 +315,24 @@ class StateStore:
         row = conn.execute("SELECT value FROM meta WHERE key = 'tainted'").fetchone()
         state.tainted = int(bytes(row[0]).decode() or 0) if row and row[0] is not None else 0
         return state
+
+    def _decoded(
+        self, regions: str, symbols: str
+    ) -> tuple[tuple[Region, ...], tuple[tuple[int, str], ...]]:
+        """A module row's regions and symbols; rows unchanged since the last syscall of this
+        process (the usual case: every syscall reads every module) are decoded once."""
+        key = (regions, symbols)
+        found = self._rows.get(key)
+        if found is None:
+            try:
+                regs = tuple(Region(int(s), int(n), str(k)) for s, n, k in json.loads(regions))
+                syms = tuple((int(a), str(n)) for a, n in json.loads(symbols))
+            except (ValueError, TypeError) as exc:
+                raise sqlite3.DatabaseError(f"bad module row: {exc}") from None
+            if len(self._rows) >= ROWS_KEPT:
+                self._rows.clear()
+            found = self._rows[key] = (regs, syms)
+        return found
 
     def _save(self, conn: sqlite3.Connection, state: KernelState) -> None:
         live = {m.base for m in state.modules}

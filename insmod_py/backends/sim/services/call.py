@@ -41,6 +41,8 @@ class Heap:
     def __init__(self, base: int, size: int, blocks: dict[int, int]) -> None:
         self.base, self.size = base, size
         self.blocks = dict(blocks)
+        # the highest block end seen, freed blocks included: how far the arena was used
+        self.top = max((a + n for a, n in self.blocks.items()), default=base)
 
     def alloc(self, size: int, align: int, gap: int = 0) -> int:
         """Address of a new block of ``size`` bytes, or 0 when the arena is full."""
@@ -55,6 +57,7 @@ class Heap:
             if start + size > self.base + self.size:
                 return 0
         self.blocks[start] = size
+        self.top = max(self.top, start + size)
         return start
 
     def free(self, addr: int) -> bool:
