@@ -33,6 +33,9 @@ HEADERS = """
 #include <linux/watchdog.h>
 #include <linux/reboot.h>
 #include <linux/notifier.h>
+#include <linux/nls.h>
+#include <linux/crypto.h>
+#include <linux/pm.h>
 #include <linux/ioport.h>
 #include <linux/delay.h>
 #include <linux/smp_lock.h>
@@ -248,6 +251,28 @@ MEMBERS: dict[str, tuple[str, ...]] = {
     "resource": ("name", "start", "end", "flags", "parent", "sibling", "child"),
     "watchdog_info": ("options", "firmware_version", "identity"),
     "notifier_block": ("notifier_call", "next", "priority"),
+    "nls_table": (
+        "charset",
+        "uni2char",
+        "char2uni",
+        "charset2lower",
+        "charset2upper",
+        "owner",
+        "next",
+    ),
+    "crypto_alg": (
+        "cra_list",
+        "cra_flags",
+        "cra_blocksize",
+        "cra_ctxsize",
+        "cra_name",
+        "cra_u",
+        "cra_module",
+    ),
+    "cipher_alg": ("cia_min_keysize", "cia_max_keysize", "cia_setkey", "cia_encrypt"),
+    "digest_alg": ("dia_digestsize", "dia_init", "dia_update", "dia_final", "dia_setkey"),
+    "compress_alg": ("coa_init", "coa_exit", "coa_compress", "coa_decompress"),
+    "pm_dev": ("type", "id", "callback", "data", "flags", "state", "prev_state", "entry"),
     "fown_struct": ("pid", "uid", "euid", "signum"),
     "address_space": ("clean_pages", "nrpages", "a_ops", "host", "gfp_mask"),
     "poll_table_struct": ("error", "table"),
@@ -273,6 +298,10 @@ SIZES = (
     "struct resource",
     "struct watchdog_info",
     "struct notifier_block",
+    "struct nls_table",
+    "struct crypto_alg",
+    "struct pm_dev",
+    "wchar_t",
     "struct list_head",
     "spinlock_t",
     "atomic_t",
@@ -450,6 +479,33 @@ def test_probe_would_notice_a_layout_change(tmp_path):
     _, names = probe_source()
     diff = {n for n, a, b in zip(names, base, changed, strict=True) if a != b}
     assert "offsetof(struct file, f_iobuf)" in diff and "sizeof(struct file)" in diff
+
+
+CURRENT = """
+#include <linux/module.h>
+#include <linux/sched.h>
+int current_pid(void) { return current->pid; }
+"""
+
+
+@pytest.mark.parametrize("arch", kernel24.ARCHES)
+def test_current_is_found_the_same_way_with_both_header_sets(kernel24_build, arch, tmp_path):
+    """``current`` is inline code a module carries: the stack mask on i386, a load from the
+    per-CPU area on x86_64 (its pcurrent slot); both header sets must compile the same."""
+    kb = kernel24_build(arch, "unpatched")
+    src = tmp_path / "current.c"
+    src.write_text(CURRENT)
+    code = {}
+    for tag, flags in (("real", list(kb.cflags)), ("stub", stub_flags(arch))):
+        proc = subprocess.run(
+            ["gcc", *flags, "-O2", "-S", str(src), "-o", "-"], capture_output=True, text=True
+        )
+        assert proc.returncode == 0, f"{tag}: {proc.stderr[-3000:]}"
+        body = proc.stdout.split("current_pid:", 1)[1].split(".size", 1)[0]
+        code[tag] = [line.split("#")[0].strip() for line in body.splitlines() if "\t" in line]
+    assert code["real"] == code["stub"]
+    if arch == "x86_64":
+        assert any("%gs:24" in line for line in code["stub"]), code["stub"]
 
 
 DRIVER_EXAMPLES = ("lkmpgdev", "procfile", "scull", "softwdog")

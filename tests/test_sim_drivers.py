@@ -332,6 +332,53 @@ def test_ioports_are_an_empty_isa_bus_with_region_bookkeeping(
     ]
 
 
+ISA_MEMORY = r"""
+#include <linux/module.h>
+#include <linux/kernel.h>
+#include <asm/page.h>
+
+/* 2.4 asm/io.h: ISA memory is read through the kernel's direct map */
+#define isa_readb(a) (*(volatile unsigned char *)(PAGE_OFFSET + (a)))
+#define isa_readl(a) (*(volatile unsigned int *)(PAGE_OFFSET + (a)))
+
+int init_module(void)
+{
+    /* what toshiba.o checks first: "TOSHIBA" in the BIOS at 0xfe010 */
+    printk(KERN_INFO "isa: %02x %08x %02x\n", isa_readb(0xfe010), isa_readl(0xa0000),
+           isa_readb(0xfffff));
+    return -5;
+}
+"""
+
+
+def test_the_isa_memory_hole_floats_high(kernel: SimKernel, tmp_path: Path) -> None:
+    """640K-1M of the direct map is there (2.4 maps all low memory), with nothing on it."""
+    with pytest.raises(LoadError, match="Input/output error"):
+        kernel.load(build(kernel, tmp_path, "isamem", ISA_MEMORY))
+    assert kernel.dmesg() == ["<6>isa: ff ffffffff ff"]
+
+
+LOOPS = r"""
+#include <linux/module.h>
+#include <linux/kernel.h>
+#include <linux/delay.h>
+
+int init_module(void)
+{
+    printk(KERN_INFO "loops_per_jiffy %lu\n", loops_per_jiffy);
+    return 0;
+}
+"""
+
+
+def test_loops_per_jiffy_is_exported_with_a_calibrated_value(
+    kernel: SimKernel, tmp_path: Path
+) -> None:
+    """dtlk sizes its read loop with it; 2.4 measures it at boot (here: 839 BogoMIPS)."""
+    kernel.load(build(kernel, tmp_path, "loops", LOOPS))
+    assert kernel.dmesg() == [f"<6>loops_per_jiffy {1 << 22}"]
+
+
 def test_current_sleeping_and_waiting_in_process_context(kernel: SimKernel, tmp_path: Path) -> None:
     kernel.load(build(kernel, tmp_path, "svc", SERVICES))
     kernel.clear_dmesg()

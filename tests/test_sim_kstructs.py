@@ -19,6 +19,8 @@ from insmod_py.backends.sim import kstructs
 HEADERS = (
     "#include <linux/module.h>\n#include <linux/fs.h>\n#include <linux/sched.h>\n"
     "#include <linux/proc_fs.h>\n#include <linux/miscdevice.h>\n#include <linux/ioport.h>\n"
+    "#include <linux/notifier.h>\n#include <linux/nls.h>\n#include <linux/crypto.h>\n"
+    "#include <linux/pm.h>\n"
 )
 WORD = {"i386": 4, "x86_64": 8}
 

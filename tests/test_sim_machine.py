@@ -407,7 +407,9 @@ def test_jump_into_data_faults_when_regions_are_given(tmp_path, arch):
 def test_call_to_a_kernel_address_without_provider(tmp_path, arch):
     lay = by_name(arch).sim_kernel
     src = "void nothere(void); int init_module(void) { nothere(); return 0; }"
-    for target in (lay.stub_base + 0xFF0, lay.stub_base - 0x10000):
+    # past the last stub, and between the native page and the data page (below the stubs
+    # lies the direct map's ISA window, which is mapped)
+    for target in (lay.stub_base + 0xFF0, lay.data_base - 0x10000):
         mod, sym = build(tmp_path, arch, src, defsyms={"nothere": target})
         with pytest.raises(Oops) as exc:
             run(arch, mod, KernelRuntime(), sym["init_module"])

@@ -82,6 +82,7 @@ MACHINE = Machine(
         wide_registers=("eax", "edx"),
         aux_return="edx",
         saved_registers=("eax", "ebx", "ecx", "edx", "esi", "edi", "ebp", "esp", "eip", "eflags"),
+        semaphore_register="ecx",  # asm-i386/semaphore.h: "c" (sem)
     ),
     kernel24=Kernel24Recipe(
         # the host is x86_64: -m32 / --32 (2.4's arch Makefile adds ld's -m elf_i386)

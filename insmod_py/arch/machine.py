@@ -69,6 +69,13 @@ class SimKernelMap:
         """``&kernel_module``: the last slot of the data page (only its address is used)."""
         return self.data_base + PAGE - 0x100
 
+    @property
+    def isa_window(self) -> tuple[int, int]:
+        """(start, size) of the ISA memory hole, 640K to 1M, in the kernel's direct map:
+        2.4's ``isa_readb(a)`` (and ``phys_to_virt``) read ``PAGE_OFFSET + a`` there, on
+        every PC (``user_limit`` is PAGE_OFFSET)."""
+        return self.user_limit + 0xA0000, 0x60000
+
     def hex(self, addr: int) -> str:
         return f"{addr & ((1 << (8 * self.word)) - 1):0{2 * self.word}x}"
 
@@ -85,11 +92,14 @@ class Emulator:
     arg_registers: tuple[str, ...]  # integer arguments before the stack ones
     va_list: VaList
     thunk_registers: tuple[str, ...]  # __x86_indirect_thunk_<reg>, in ModRM order
-    current_in_pda: bool  # 2.4 x86_64: `current` is %gs:0 (the PDA), not the stack mask
+    current_in_pda: bool  # 2.4 x86_64: `current` is the PDA's pcurrent (%gs:0x18), no stack mask
     fastcall_registers: tuple[str, ...]  # 2.4 FASTCALL (regparm(3)) argument registers
     wide_registers: tuple[str, str] | None  # a 64-bit value in two registers (low, high)
     aux_return: str  # where asm helpers return a second value (__get_user_N: the value)
     saved_registers: tuple[str, ...]  # what a kernel call from inside a service must restore
+    # 2.4's down()/up() slow paths (__down_failed, __up_wakeup) take the semaphore in this
+    # register, an asm convention of their own, and preserve every other register
+    semaphore_register: str
 
     @property
     def pc_name(self) -> str:

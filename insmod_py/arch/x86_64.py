@@ -74,6 +74,7 @@ MACHINE = Machine(
             *("rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rbp", "rsp", "rip", "rflags"),
             *(f"r{i}" for i in range(8, 16)),
         ),
+        semaphore_register="rdi",  # asm-x86_64/semaphore.h: "D" (sem)
     ),
     kernel24=Kernel24Recipe(
         # -fno-strict-overflow: vsnprintf's "end < buf - 1" wrap check is pointer-overflow

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import errno
+import fnmatch
 import json
 import random
 import re
@@ -24,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from .. import arch as machines
 from ..backends.base import Backend
 from ..errors import KernelError, LoadError, SymbolError
 from ..fsutil import atomic_write
@@ -48,17 +50,25 @@ class Outcome:
         return self.qemu == self.sim
 
 
+# how a crash reads: the simulated kernel's "Oops: ...", the real one's worker "killed by
+# signal 9 (a kernel oops?)" or "the ... VM died"; whole words, as a symbol name such as
+# loops_per_jiffy or oops_in_progress is no crash
+_CRASH = re.compile(r"\b(?:Oops|oops|died)\b")
+
+
 def classify(err: LoadError) -> str:
-    """One outcome word for a failed load (errno names, not numbers: they group)."""
-    text = str(err)
-    if "Oops" in text or "oops" in text or "died" in text:
-        return "oops"
+    """One outcome word for a failed load (errno names, not numbers: they group).
+
+    The kind of error decides first: an errno or a list of unresolved names is never a
+    crash, whatever the names spell."""
     if isinstance(err, KernelError):
         name = errno.errorcode.get(err.errno, str(err.errno))
         return f"{'init' if err.call == 'init_module' else err.call}: {name}"
-    if isinstance(err, SymbolError) and "unresolved" in err.reason:
+    if isinstance(err, SymbolError) and "unresolved symbol" in err.reason:
         names = err.reason.split("unresolved symbol", 1)[1].lstrip("s ").split(" (")[0]
         return f"unresolved: {names}"
+    if _CRASH.search(str(err)):
+        return "oops"
     return f"refused: {err.reason}"
 
 
@@ -121,20 +131,20 @@ class Kernel:
         return outcome
 
 
-def _open_qemu(bzimage: Path, state: Path) -> Callable[[], Backend]:
+def _open_qemu(bzimage: Path, state: Path, arch: str) -> Callable[[], Backend]:
     def opener() -> Backend:
         from ..backends.qemu import QemuBackend
 
-        return QemuBackend(str(state), arch="i386", variant="unpatched", bzimage=bzimage)
+        return QemuBackend(str(state), arch=arch, variant="unpatched", bzimage=bzimage)
 
     return opener
 
 
-def _open_sim(state: Path) -> Callable[[], Backend]:
+def _open_sim(state: Path, arch: str) -> Callable[[], Backend]:
     def opener() -> Backend:
         from ..backends.sim import SimBackend
 
-        return SimBackend(state_dir=str(state), arch="i386", variant="unpatched")
+        return SimBackend(state_dir=str(state), arch=arch, variant="unpatched")
 
     return opener
 
@@ -187,40 +197,70 @@ def _group(outcome: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="tools/corpus24-load", description=__doc__.split("\n")[0])
+    parser.add_argument("--arch", default=machines.DEFAULT.name, choices=machines.NAMES,
+                        help="the corpus of this machine (default: %(default)s)")  # fmt: skip
     parser.add_argument("--flavour", default="plain", choices=("plain", "modversions"))
     parser.add_argument("--sample", type=int, default=0, metavar="N",
                         help="a fixed-seed sample of N modules")  # fmt: skip
     parser.add_argument("--seed", type=int, default=2002)
-    parser.add_argument("--only", nargs="*", metavar="NAME", help="just these modules")
+    parser.add_argument("-m", "--module", "--only", dest="only", action="extend", nargs="+",
+                        metavar="PATTERN", help="just the modules these names or shell "
+                        "patterns match (dtlk, 'ip_nat_*'); may be repeated")  # fmt: skip
     parser.add_argument("--kernel", choices=KINDS, action="append",
                         help="only this kernel (default: both)")  # fmt: skip
+    parser.add_argument("--real-from", type=Path, metavar="LOAD.JSON",
+                        help="the real kernel's outcomes from an earlier run's load.json "
+                        "instead of booting it: only the simulated kernel runs")  # fmt: skip
     args = parser.parse_args(argv)
-    build = find_corpus("i386", args.flavour)
-    if build is None:
-        print(f"corpus24-load: no {args.flavour} corpus built; run: make corpus24", file=sys.stderr)
-        return 1
+    kinds = ["sim"] if args.real_from else args.kernel or list(KINDS)
     try:
+        build = find_corpus(args.arch, args.flavour)
+        if build is None:
+            print(f"corpus24-load: no {args.arch} {args.flavour} corpus built; run: make corpus24",
+                  file=sys.stderr)  # fmt: skip
+            return 1
+        real = _read_real(args.real_from) if args.real_from else None
         if not (build.modules / DEP_FILE).is_file():
             prepare(build)
         dep = read_dep(build.modules / DEP_FILE)
-        names = sorted(dep)
-        if args.only:
-            names = [n for n in names if n in set(args.only)]
-        elif args.sample and args.sample < len(names):
-            names = sorted(random.Random(args.seed).sample(names, args.sample))
-        outcomes = run(build.bzimage, dep, names, args.kernel or list(KINDS))
+        names = select(sorted(dep), args.only, args.sample, args.seed)
+        if not names:
+            print(f"corpus24-load: no module matches {' '.join(args.only)}", file=sys.stderr)
+            return 1
+        outcomes = run(build.bzimage, dep, names, kinds, arch=args.arch, real=real)
     except LoadError as err:
         print(f"corpus24-load: {err}", file=sys.stderr)
         return 1
     summary = format_summary(outcomes)
     outdir = build.directory / "report"
     outdir.mkdir(exist_ok=True)
-    atomic_write(str(outdir / "load.txt"), summary.encode())
+    # only a whole run on both kernels replaces the report; any other is written beside it
+    stem = "load" if len(names) == len(dep) and kinds == list(KINDS) else "load-partial"
+    atomic_write(str(outdir / f"{stem}.txt"), summary.encode())
     rows = [{"module": o.module, "qemu": o.qemu, "sim": o.sim} for o in outcomes]
-    atomic_write(str(outdir / "load.json"), (json.dumps(rows, indent=1) + "\n").encode())
+    atomic_write(str(outdir / f"{stem}.json"), (json.dumps(rows, indent=1) + "\n").encode())
     print(summary, end="")
-    print(f"corpus24-load: reports in {outdir}")
+    print(f"corpus24-load: reports in {outdir} ({stem}.txt, {stem}.json)")
     return 0
+
+
+def select(names: list[str], patterns: list[str] | None, sample: int, seed: int) -> list[str]:
+    """The modules of a run: those ``patterns`` match (names or shell patterns), else a
+    fixed-seed sample of ``sample`` of them, else all."""
+    if patterns:
+        return [n for n in names if any(fnmatch.fnmatchcase(n, p) for p in patterns)]
+    if sample and sample < len(names):
+        return sorted(random.Random(seed).sample(names, sample))
+    return names
+
+
+def _read_real(path: Path) -> dict[str, str]:
+    """The real kernel's outcome per module, from an earlier run's ``load.json``."""
+    try:
+        rows = json.loads(path.read_text())
+        return {row["module"]: row["qemu"] for row in rows}
+    except (OSError, ValueError, TypeError, KeyError) as exc:
+        raise LoadError(f"{path}: not a corpus24-load report ({exc})") from None
 
 
 def run(
@@ -229,9 +269,14 @@ def run(
     names: list[str],
     kinds: list[str],
     progress: Callable[[str], None] = print,
+    *,
+    arch: str = machines.DEFAULT.name,
+    real: dict[str, str] | None = None,
 ) -> list[Outcome]:
-    """Each of ``names`` (with its dependencies) into each kernel of ``kinds``; the real one
-    boots ``bzimage``, which must be the kernel the modules were built for."""
+    """Each of ``names`` (with its dependencies) into each kernel of ``kinds``, both of
+    machine ``arch``; the real one boots ``bzimage``, which must be the kernel the modules
+    were built for.  ``real``: the real kernel's outcomes of an earlier run, when it is not
+    in ``kinds``."""
     report = Reporter(quiet=True)
     probe = Modprobe(dep, ModulesConf(), InsmodOptions(path=""), report)
     with tempfile.TemporaryDirectory(prefix="pyinsmod-corpus24-load-") as tmp:
@@ -239,7 +284,7 @@ def run(
         base = {}
         for kind in kinds:
             state = Path(tmp) / kind
-            opener = _open_qemu(bzimage, state) if kind == "qemu" else _open_sim(state)
+            opener = _open_qemu(bzimage, state, arch) if kind == "qemu" else _open_sim(state, arch)
             kernels[kind] = Kernel(kind, opener, report)
             base[kind] = InsmodOptions(path="", header="legacy", backend=kind,
                                        variant="unpatched", state_dir=str(state))  # fmt: skip
@@ -249,7 +294,8 @@ def run(
             for i, name in enumerate(names, 1):
                 chain = probe.order(dep[name])
                 got = {kind: kernels[kind].run(chain, base[kind]) for kind in kinds}
-                o = Outcome(name, got.get("qemu", "-"), got.get("sim", "-"))
+                earlier = (real or {}).get(name, "-")
+                o = Outcome(name, got.get("qemu", earlier), got.get("sim", "-"))
                 outcomes.append(o)
                 mark = "=" if o.same else "!"
                 elapsed = time.monotonic() - start

@@ -1,15 +1,17 @@
 """What the simulated kernel keeps for drivers between syscalls, and where its objects live.
 
-Pending timers, /proc entries, misc devices, claimed I/O port regions and open
-files are kernel state a module reaches through pointers; the structs
-themselves live in guest memory (the module's own, or kmalloc blocks), and
-this records which addresses the kernel has linked where.  It is saved inside
-the services' runtime blob (see ``services.KernelRuntime``).
+Pending timers, /proc entries, misc devices, claimed I/O port regions, notifier
+chains, NLS tables, crypto algorithms, inter-module entries, devfs entries, power
+management devices and open files are kernel state a module reaches through pointers; the structs
+themselves live in guest memory (the module's own, or kmalloc blocks), and this
+records which addresses the kernel has linked where.  It is saved inside the
+services' runtime blob (see ``services.KernelRuntime``).
 
 The kernel data page holds, besides ``jiffies``, 2.4's exported data objects
 that drivers name: ``proc_root`` and the ``proc_net``/``proc_bus``/...
-directory pointers, ``ioport_resource``/``iomem_resource``, and the list heads
-the kernel links timers and misc devices into.
+directory pointers, ``ioport_resource``/``iomem_resource``, ``loops_per_jiffy``,
+and the list heads
+the kernel links timers, misc devices, crypto algorithms and pm devices into.
 """
 
 from __future__ import annotations
@@ -30,6 +32,14 @@ IOPORT_RESOURCE = 0x800
 IOMEM_RESOURCE = 0x880
 TIMER_LIST_HEAD = 0x900  # what a pending timer's list.next/prev point at
 MISC_LIST_HEAD = 0x920
+CRYPTO_ALG_LIST = 0x940  # crypto/api.c's crypto_alg_list
+PM_DEVS = 0x960  # kernel/pm.c's pm_devs
+LOOPS_PER_JIFFY = 0x980
+# loops_per_jiffy is measured at boot (calibrate_delay); the real kernels under qemu measure
+# 3700-5300 BogoMIPS, varying from boot to boot.  The simulated kernel's delays take no
+# time, so it keeps one plausible value (839 BogoMIPS at HZ=100) that keeps a module's
+# busy-wait loop short
+LOOPS_PER_JIFFY_VALUE = 1 << 22
 
 PROC_ROOT_INO = 1
 PROC_DYNAMIC_FIRST = 4096
@@ -40,7 +50,7 @@ S_IFDIR, S_IFREG, S_IFCHR = 0o040000, 0o100000, 0o020000
 def data_symbols() -> dict[str, int]:
     """Exported data objects of the driver services: name -> offset in the data page."""
     out = {"proc_root": PROC_ROOT, "ioport_resource": IOPORT_RESOURCE,
-           "iomem_resource": IOMEM_RESOURCE}  # fmt: skip
+           "iomem_resource": IOMEM_RESOURCE, "loops_per_jiffy": LOOPS_PER_JIFFY}  # fmt: skip
     for i, name in enumerate(PROC_DIR_POINTERS):
         out[name] = POINTER_AREA + 8 * i
     return out
@@ -73,6 +83,12 @@ class DriverState:
     next_ino: int = PROC_DYNAMIC_FIRST
     pid: int = 100  # the last pid handed out; each userspace command is a new process
     sigpending: int = 0
+    reboot_notifiers: int = 0  # reboot_notifier_list: the first struct notifier_block
+    nls_tables: int = 0  # nls_base.c's tables: the newest registered struct nls_table
+    crypto_algs: list[int] = field(default_factory=list)  # struct crypto_alg, in list order
+    inter_module: list[list[int]] = field(default_factory=list)  # [im_name, owner, userdata]
+    devfs: list[dict[str, Any]] = field(default_factory=list)  # {addr, parent, name, dir}
+    pm_devs: list[int] = field(default_factory=list)  # struct pm_dev, in list order
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -84,6 +100,12 @@ class DriverState:
             "next_fd": self.next_fd,
             "next_ino": self.next_ino,
             "pid": self.pid,
+            "reboot_notifiers": self.reboot_notifiers,
+            "nls_tables": self.nls_tables,
+            "crypto_algs": self.crypto_algs,
+            "inter_module": self.inter_module,
+            "devfs": self.devfs,
+            "pm_devs": self.pm_devs,
         }
 
     @classmethod
@@ -112,6 +134,20 @@ class DriverState:
                 next_fd=_int(obj["next_fd"]),
                 next_ino=_int(obj["next_ino"]),
                 pid=_int(obj["pid"]),
+                reboot_notifiers=_int(obj.get("reboot_notifiers", 0)),  # older states: none
+                nls_tables=_int(obj.get("nls_tables", 0)),
+                crypto_algs=[_int(a) for a in obj.get("crypto_algs", [])],
+                inter_module=[[_int(v) for v in e] for e in obj.get("inter_module", [])],
+                devfs=[
+                    {
+                        "addr": _int(e["addr"]),
+                        "parent": _int(e["parent"]),
+                        "name": str(e["name"]),
+                        "dir": bool(e["dir"]),
+                    }
+                    for e in obj.get("devfs", [])
+                ],
+                pm_devs=[_int(d) for d in obj.get("pm_devs", [])],
             )
         except (KeyError, TypeError) as exc:
             raise ValueError(f"corrupt driver state: {exc}") from None
@@ -178,4 +214,10 @@ def data_image(word: int, data_base: int, state: DriverState) -> dict[int, bytes
     for head in (TIMER_LIST_HEAD, MISC_LIST_HEAD):
         addr = data_base + head
         out[head] = addr.to_bytes(word, "little") * 2  # an empty list points at itself
+    algs = state.crypto_algs or [data_base + CRYPTO_ALG_LIST]
+    out[CRYPTO_ALG_LIST] = algs[0].to_bytes(word, "little") + algs[-1].to_bytes(word, "little")
+    out[LOOPS_PER_JIFFY] = LOOPS_PER_JIFFY_VALUE.to_bytes(word, "little")
+    entry = kstructs.struct(word, "pm_dev").off("entry")
+    ends = [d + entry for d in state.pm_devs] or [data_base + PM_DEVS]
+    out[PM_DEVS] = ends[0].to_bytes(word, "little") + ends[-1].to_bytes(word, "little")
     return out

@@ -2,11 +2,13 @@
 
 The kernel builds ``struct file``/``struct inode`` for an open, allocates a
 ``struct proc_dir_entry`` the module fills in, walks the module's
-``struct timer_list`` and ``struct miscdevice``, and keeps ``current`` (a
-``struct task_struct``) at the base of the task stack.  These are the offsets
-(and sizes) of the members it touches, for 4-byte (i386) and 8-byte (x86_64)
-words; ``tests/test_sim_kstructs.py`` checks every number against gcc compiling
-``kernel_stub/`` (itself checked against the real 2.4.37.11 headers).
+``struct timer_list``, ``struct miscdevice``, notifier chains, NLS tables and
+crypto algorithms, and keeps ``current`` (a ``struct task_struct``) at the base
+of the task stack.
+These are the offsets (and sizes) of the members it touches, for 4-byte (i386)
+and 8-byte (x86_64) words; ``tests/test_sim_kstructs.py`` checks every number
+against gcc compiling ``kernel_stub/`` (itself checked against the real
+2.4.37.11 headers).
 """
 
 from __future__ import annotations
@@ -52,6 +54,21 @@ _TABLES: dict[int, dict[str, dict[str, tuple[int, int]]]] = {
             "name": (0, 4), "start": (4, 4), "end": (8, 4), "flags": (12, 4), "parent": (16, 4),
             "sibling": (20, 4), "child": (24, 4), "__size__": (28, 0),
         },
+        "notifier_block": {
+            "notifier_call": (0, 4), "next": (4, 4), "priority": (8, 4), "__size__": (12, 0),
+        },
+        "nls_table": {
+            "charset": (0, 4), "owner": (20, 4), "next": (24, 4), "__size__": (28, 0),
+        },
+        "crypto_alg": {
+            "cra_list": (0, 8), "cra_name": (20, 64), "cra_module": (104, 4),
+            "__size__": (108, 0),
+        },
+        "semaphore": {"count": (0, 4), "sleepers": (4, 4), "wait": (8, 8), "__size__": (16, 0)},
+        "pm_dev": {
+            "type": (0, 4), "id": (4, 4), "callback": (8, 4), "data": (12, 4), "entry": (28, 8),
+            "__size__": (36, 0),
+        },
     },
     8: {
         "file": {
@@ -89,6 +106,21 @@ _TABLES: dict[int, dict[str, dict[str, tuple[int, int]]]] = {
         "resource": {
             "name": (0, 8), "start": (8, 8), "end": (16, 8), "flags": (24, 8),
             "parent": (32, 8), "sibling": (40, 8), "child": (48, 8), "__size__": (56, 0),
+        },
+        "notifier_block": {
+            "notifier_call": (0, 8), "next": (8, 8), "priority": (16, 4), "__size__": (24, 0),
+        },
+        "nls_table": {
+            "charset": (0, 8), "owner": (40, 8), "next": (48, 8), "__size__": (56, 0),
+        },
+        "crypto_alg": {
+            "cra_list": (0, 16), "cra_name": (28, 64), "cra_module": (136, 8),
+            "__size__": (144, 0),
+        },
+        "semaphore": {"count": (0, 4), "sleepers": (4, 4), "wait": (8, 16), "__size__": (24, 0)},
+        "pm_dev": {
+            "type": (0, 4), "id": (8, 8), "callback": (16, 8), "data": (24, 8),
+            "entry": (56, 16), "__size__": (72, 0),
         },
     },
 }  # fmt: skip

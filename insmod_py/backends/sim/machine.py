@@ -197,6 +197,7 @@ class _Machine:
         self.FASTREGS = tuple(reg(r) for r in emu.fastcall_registers) or self.ARGREGS
         self.WIDE = tuple(reg(r) for r in emu.wide_registers) if emu.wide_registers else None
         self.AUX = reg(emu.aux_return)
+        self.SEM = reg(emu.semaphore_register)
         self.SAVED = tuple(reg(r) for r in emu.saved_registers)
         self.pc_name = emu.pc_name
         uc = u.Uc(u.UC_ARCH_X86, getattr(u, emu.unicorn_mode))
@@ -230,6 +231,7 @@ class _Machine:
             (lay.stack_base, lay.stack_size, rw, True),
             (lay.kmalloc_base, lay.kmalloc_size, rw, True),
             (lay.vmalloc_base, lay.vmalloc_size, rw, True),
+            (*lay.isa_window, rw, True),
         ]
         for start, size, prot, _ in self.kernel:
             uc.mem_map(start, size, prot)
@@ -334,6 +336,9 @@ class _Machine:
         self.mapped.sort()
         self.mapped_starts = [m[0] for m in self.mapped]
 
+        # no VGA memory and no ROMs: the ISA memory hole floats high, as the I/O ports do
+        # (written for each call: a module may have written there)
+        uc.mem_write(lay.isa_window[0], b"\xff" * lay.isa_window[1])
         word = lay.word
         uc.mem_write(lay.data_base, (self.runtime.jiffies & self.mask).to_bytes(word, "little"))
         for off, data in drivers_state.data_image(
@@ -341,10 +346,12 @@ class _Machine:
         ).items():
             uc.mem_write(lay.data_base + off, data)
         self._current_task()
-        if self.arch.emulator.current_in_pda:  # `current` is %gs:0, not the stack mask
+        if self.arch.emulator.current_in_pda:  # `current` is read from the PDA, at %gs
             pda = lay.data_base + PDA_OFFSET
             top = lay.stack_base + lay.stack_size
-            words = (lay.stack_base, 0, pda, top)  # pcurrent, data_offset, me, kernelstack
+            # 2.4.37.11's struct x8664_pda: kernelstack, oldrsp, irqrsp, pcurrent (%gs:0x18),
+            # irqcount (-1: no interrupt) and cpunumber (0)
+            words = (top, 0, 0, lay.stack_base, 0xFFFFFFFF)
             uc.mem_write(pda, b"".join(v.to_bytes(8, "little") for v in words))
             uc.reg_write(self.x.UC_X86_REG_GS_BASE, pda)
         for heap in (self.runtime.kmalloc, self.runtime.vmalloc):
@@ -819,8 +826,8 @@ class _Call:
         return self.m.nested_call(entry, args)
 
     def reg(self, name: str) -> int:
-        """A register by its short name ("ax", "dx", "cx"), for the asm-convention helpers."""
-        regs = {"ax": self.m.AX, "dx": self.m.AUX}
+        """A register by its role ("ax", "dx", "sem"), for the asm-convention helpers."""
+        regs = {"ax": self.m.AX, "dx": self.m.AUX, "sem": self.m.SEM}
         return self.m.uc.reg_read(regs[name]) & self.m.mask
 
     @staticmethod

@@ -3,7 +3,9 @@
 
 /*
  * 2.4's current task: i386 masks %esp (task_struct and kernel stack share
- * 8 KiB); x86_64 reads the per-CPU data area at %gs:0.
+ * 8 KiB); x86_64 reads pcurrent from the per-CPU data area at %gs
+ * (read_pda(pcurrent): offset 24 of 2.4.37.11's struct x8664_pda, after
+ * kernelstack, oldrsp and irqrsp).
  */
 struct task_struct;
 
@@ -11,7 +13,7 @@ struct task_struct;
 static inline struct task_struct *get_current(void)
 {
 	struct task_struct *t;
-	__asm__("movq %%gs:0,%0" : "=r" (t));
+	__asm__("movq %%gs:24,%0" : "=r" (t));
 	return t;
 }
 #else

@@ -4,9 +4,10 @@
 /*
  * The layout of 2.4's struct semaphore and struct rw_semaphore (without
  * WAITQUEUE_DEBUG / RWSEM_DEBUG), which struct inode embeds, and their
- * initialisers.  down()/up() are not provided: their contended paths call
- * __down_failed/__up_wakeup with a register convention of their own, and a
- * single simulated task has nobody to wait for.
+ * initialisers; down()/up() as 2.4 inlines them (uniprocessor: no lock
+ * prefix): the contended paths call __down_failed/__up_wakeup with the
+ * semaphore in %ecx (i386) or %rdi (x86_64).  rw_semaphores' down_read()
+ * and friends are not provided.
  */
 #include <linux/linkage.h>
 #include <asm/system.h>
@@ -46,6 +47,86 @@ static inline void init_MUTEX (struct semaphore *sem)
 static inline void init_MUTEX_LOCKED (struct semaphore *sem)
 {
 	sema_init(sem, 0);
+}
+
+#ifdef __x86_64__
+#define __SEM_REG "D"
+#else
+#define __SEM_REG "c"
+#endif
+#define __SEM_SLOW_START ".subsection 1\n\t"
+#define __SEM_SLOW_END ".subsection 0\n\t"
+
+static inline void down(struct semaphore * sem)
+{
+	__asm__ __volatile__(
+		"# atomic down operation\n\t"
+		"decl %0\n\t"     /* --sem->count */
+		"js 2f\n"
+		"1:\n"
+		__SEM_SLOW_START
+		"2:\tcall __down_failed\n\t"
+		"jmp 1b\n"
+		__SEM_SLOW_END
+		:"=m" (sem->count)
+		:__SEM_REG (sem)
+		:"memory");
+}
+
+static inline int down_interruptible(struct semaphore * sem)
+{
+	int result;
+
+	__asm__ __volatile__(
+		"# atomic interruptible down operation\n\t"
+		"decl %1\n\t"     /* --sem->count */
+		"js 2f\n\t"
+		"xorl %0,%0\n"
+		"1:\n"
+		__SEM_SLOW_START
+		"2:\tcall __down_failed_interruptible\n\t"
+		"jmp 1b\n"
+		__SEM_SLOW_END
+		:"=a" (result), "=m" (sem->count)
+		:__SEM_REG (sem)
+		:"memory");
+	return result;
+}
+
+static inline int down_trylock(struct semaphore * sem)
+{
+	int result;
+
+	__asm__ __volatile__(
+		"# atomic interruptible down operation\n\t"
+		"decl %1\n\t"     /* --sem->count */
+		"js 2f\n\t"
+		"xorl %0,%0\n"
+		"1:\n"
+		__SEM_SLOW_START
+		"2:\tcall __down_failed_trylock\n\t"
+		"jmp 1b\n"
+		__SEM_SLOW_END
+		:"=a" (result), "=m" (sem->count)
+		:__SEM_REG (sem)
+		:"memory");
+	return result;
+}
+
+static inline void up(struct semaphore * sem)
+{
+	__asm__ __volatile__(
+		"# atomic up operation\n\t"
+		"incl %0\n\t"     /* ++sem->count */
+		"jle 2f\n"
+		"1:\n"
+		__SEM_SLOW_START
+		"2:\tcall __up_wakeup\n\t"
+		"jmp 1b\n"
+		__SEM_SLOW_END
+		:"=m" (sem->count)
+		:__SEM_REG (sem)
+		:"memory");
 }
 
 struct rw_semaphore {

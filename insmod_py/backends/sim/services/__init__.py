@@ -2,7 +2,12 @@
 
 One module per kind of service (``printk``, ``alloc``, ``strings``, ``chrdev``;
 for drivers ``uaccess`` (user copies), ``timers`` (timers, wait queues,
-sleeping) and ``devices`` (misc devices, /proc entries, I/O port regions)),
+sleeping), ``semaphores`` (down()/up() when they must wait or wake),
+``devices`` (misc devices, /proc entries, I/O port regions), ``devfs``
+(registration, the tree of handles) and ``notifiers``
+(the reboot chain, a module's own chains); for file systems ``nls`` (charset
+tables, UTF-8); ``crypto`` (the algorithm list); ``intermod`` (inter_module_*); ``pm``
+(pm_register)),
 the state that persists between syscalls (``runtime``) and the interface a
 service gets (``call``).  Here: the table of provided symbols
 (:func:`kernel_exports`) and where each one lives in the simulated kernel.
@@ -19,7 +24,7 @@ from collections.abc import Callable
 
 from ....arch import SimKernelMap, by_name
 from ..drivers_state import data_symbols
-from . import devices, timers, uaccess
+from . import crypto, devfs, devices, intermod, nls, notifiers, pm, semaphores, timers, uaccess
 from .alloc import _kfree, _kmalloc, _vfree, _vmalloc
 from .call import Call, Heap, kmalloc_size
 from .chrdev import _register_chrdev, _unregister_chrdev
@@ -101,6 +106,13 @@ FUNCTIONS: tuple[tuple[str, Callable[[Call], int]], ...] = (
     *uaccess.FUNCTIONS,
     *timers.FUNCTIONS,
     *devices.FUNCTIONS,
+    *notifiers.FUNCTIONS,
+    *nls.FUNCTIONS,
+    *crypto.FUNCTIONS,
+    *semaphores.FUNCTIONS,
+    *intermod.FUNCTIONS,
+    *devfs.FUNCTIONS,
+    *pm.FUNCTIONS,
 )
 
 

@@ -26,7 +26,7 @@ class Call(Protocol):
     def cstring(self, addr: int, limit: int) -> bytes | None: ...  # None when unreadable
     def module_at(self, addr: int) -> str | None: ...  # which module holds ``addr``
     def where(self, addr: int) -> str: ...  # "<symbol+0xoff>"
-    def reg(self, name: str) -> int: ...  # "ax"/"dx": for the asm helpers' conventions
+    def reg(self, name: str) -> int: ...  # "ax"/"dx"/"sem": for the asm helpers' conventions
     def call_module(self, entry: int, args: tuple[int, ...] = ()) -> int: ...  # nested call
     def wide(self, value: int) -> object: ...  # a 64-bit (loff_t) result, the machine's way
 

@@ -162,8 +162,11 @@ def _state(c, task: int) -> int:
 
 
 def _wake_up(c) -> int:
+    return wake_up(c, c.arg(0), c.arg(1))
+
+
+def wake_up(c, q: int, mode: int) -> int:
     """__wake_up(q, mode, nr): every waiter whose task sleeps in ``mode`` becomes runnable."""
-    q, mode = c.arg(0), c.arg(1)
     w = _word(c)
     pos, seen = _get(c, q), 0
     while pos != q and pos and seen < 1024:  # the only task there is: current

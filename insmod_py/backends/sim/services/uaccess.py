@@ -35,7 +35,7 @@ def drivers(c) -> DriverState:
 
 def current(c) -> int:
     """``current``: the task_struct at the base of the 8 KiB task stack (i386's esp mask;
-    x86_64's PDA points there too)."""
+    x86_64's PDA's pcurrent points there too)."""
     return _lay(c).stack_base
 
 
