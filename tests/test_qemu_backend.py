@@ -137,6 +137,27 @@ def test_a_corrupt_answer_and_a_silent_agent_are_one_clear_error(pair) -> None:
         Channel(a).call(Op.HELLO, timeout=0.2)
 
 
+def test_a_request_damaged_on_the_line_is_sent_again(pair) -> None:
+    """The agent refuses a request whose CRC fails (EBADMSG) without carrying it out;
+    the host sends it again, and gives up with one clear line after a few tries."""
+    host, guest = pair
+    bad = errno.EBADMSG
+    calls: list[int] = []
+
+    def flaky(seq: int, op: int, p: bytes) -> bytes:
+        calls.append(seq)
+        return response(seq, Op.AGENT_ERROR, -bad) if len(calls) < 3 else response(seq, op, 5)
+
+    FakeAgent(guest, flaky)
+    assert Channel(host).call(Op.HELLO, timeout=5).ret == 5
+    assert len(calls) == 3 and len(set(calls)) == 3  # each try a new sequence number
+    a, b = socket.socketpair()
+    with a, b:
+        FakeAgent(b, lambda seq, op, p: response(seq, Op.AGENT_ERROR, -bad))
+        with pytest.raises(ProtocolError, match=r"refused HELLO 3 times: EBADMSG"):
+            Channel(a).call(Op.HELLO, timeout=5)
+
+
 def test_request_frames_carry_their_crc() -> None:
     frame = encode_request(7, Op.DELETE_MODULE, b"\x01hello\x00")
     assert frame[:4] == b"P24Q" and struct.unpack("<III", frame[4:16]) == (7, 4, 7)

@@ -174,6 +174,9 @@ def encode_request(seq: int, op: int, payload: bytes) -> bytes:
     return head + payload + struct.pack("<I", crc)
 
 
+RESENDS = 3  # tries of a request the agent received damaged
+
+
 class Channel:
     """One connection to the agent's socket; one request at a time."""
 
@@ -261,28 +264,42 @@ class Channel:
     # -- one call -------------------------------------------------------------------------------
 
     def call(self, op: Op, payload: bytes = b"", *, timeout: float) -> Reply:
-        """Send one request and return the guest's answer to it."""
-        self._seq = (self._seq + 1) & 0x7FFFFFFF or 1
-        seq = self._seq
+        """Send one request and return the guest's answer to it.
+
+        A request the agent received damaged (its CRC refused: bytes lost on the serial
+        line of a loaded host) was not carried out, so it is sent again, a few times.
+        """
         deadline = time.monotonic() + timeout
         try:
-            with contextlib.suppress(_EarlyAnswer):  # the answer says why
-                self._send(encode_request(seq, op, payload), deadline)
-            while True:
-                rseq, rop, ret, data = self._read_frame(deadline)
-                if rop == Op.DIED:
-                    raise GuestDied(ret)
-                if rseq != seq:
-                    continue  # an answer meant for an earlier (killed) session
-                if rop == Op.AGENT_ERROR:
-                    raise ProtocolError(
-                        f"the agent refused {op.name}: {errno.errorcode.get(-ret, ret)}"
-                    )
-                if rop != op:
-                    raise ProtocolError(f"answer to {op.name} came back as op {rop}")
-                return Reply(ret, data)
+            for _ in range(RESENDS):
+                reply = self._exchange(op, payload, deadline)
+                if reply is not None:
+                    return reply
         except TimeoutError:
             raise ProtocolError(f"no answer to {op.name} within {timeout:.3g} s") from None
+        raise ProtocolError(f"the agent refused {op.name} {RESENDS} times: EBADMSG (bad CRC)")
+
+    def _exchange(self, op: Op, payload: bytes, deadline: float) -> Reply | None:
+        """One request and its answer; None when the agent refused it for a bad CRC."""
+        self._seq = (self._seq + 1) & 0x7FFFFFFF or 1
+        seq = self._seq
+        with contextlib.suppress(_EarlyAnswer):  # the answer says why
+            self._send(encode_request(seq, op, payload), deadline)
+        while True:
+            rseq, rop, ret, data = self._read_frame(deadline)
+            if rop == Op.DIED:
+                raise GuestDied(ret)
+            if rseq != seq:
+                continue  # an answer meant for an earlier (killed) session
+            if rop == Op.AGENT_ERROR:
+                if -ret == errno.EBADMSG:
+                    return None
+                raise ProtocolError(
+                    f"the agent refused {op.name}: {errno.errorcode.get(-ret, ret)}"
+                )
+            if rop != op:
+                raise ProtocolError(f"answer to {op.name} came back as op {rop}")
+            return Reply(ret, data)
 
 
 class _EarlyAnswer(Exception):
