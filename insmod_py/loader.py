@@ -535,7 +535,9 @@ def load(
             backend.init_module(name, linked.image, linked.info)
     except BaseException as exc:
         if created:  # 2.4 insmod: a created module that did not start is deleted again
-            with contextlib.suppress(KernelError):
+            # the first error (or Ctrl-C, or a kill) is the one reported: a kernel that
+            # fails the clean-up too, e.g. a hung VM, must not replace it
+            with contextlib.suppress(LoadError):
                 backend.delete_module(name)
         if isinstance(exc, LoadError):
             exc.with_file(obj.path)  # "hello.o: init_module: Device or resource busy"

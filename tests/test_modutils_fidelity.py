@@ -19,7 +19,7 @@ from insmod_py import modstruct as ms
 from insmod_py.arch import by_name
 from insmod_py.backends.sim import SimBackend
 from insmod_py.elf import read_object
-from insmod_py.errors import SymbolError
+from insmod_py.errors import LoadError, SymbolError
 from insmod_py.insmod import InsmodOptions, InsmodResult, insmod
 from insmod_py.ksyms import SymbolTable, parse_symbols
 from insmod_py.loader import link, load
@@ -265,3 +265,34 @@ def test_oops_report_and_ksyms_show_the_ksymoops_symbols(built: Path, tmp_path: 
     assert "(__insmod" not in k.fails("-y", k.obj("nullderef.o"))
     k.run(k.obj("hello.o"))
     assert "__insmod_hello_S.text_L" in k.ksyms()
+
+
+class _HungKernel(SimBackend):
+    """A kernel that is interrupted in init_module and then cannot answer at all."""
+
+    def __init__(self, state: str, interrupt: BaseException) -> None:
+        super().__init__(state, "i386")
+        self.interrupt = interrupt
+        self.deletes = 0
+
+    def init_module(self, *args, **kw) -> None:
+        raise self.interrupt
+
+    def delete_module(self, name) -> None:
+        self.deletes += 1
+        raise LoadError("no answer to DELETE_MODULE within 60 s")
+
+
+@pytest.mark.parametrize("interrupt", [KeyboardInterrupt(), SystemExit(143),
+                                       LoadError("init_module: guest died")])  # fmt: skip
+def test_a_failing_clean_up_does_not_replace_the_error_that_stopped_the_load(
+    tmp_path: Path, interrupt: BaseException
+) -> None:
+    """insmod deletes a created module that did not start; when that fails too (a hung
+    VM), the first error, Ctrl-C or a kill is what the caller sees, not the clean-up's."""
+    path = objects.compile_c(tmp_path, objects.KERNEL_VERSION + INIT_AND_EXTRAS, name="m",
+                             flags=objects.I386_CFLAGS)  # fmt: skip
+    kernel = _HungKernel(str(tmp_path / "state"), interrupt)
+    with pytest.raises(type(interrupt)) as caught:
+        load(read_object(str(path)), kernel, name="m", symbols=SymbolTable())
+    assert caught.value is interrupt and kernel.deletes == 1

@@ -17,6 +17,7 @@ import fnmatch
 import json
 import random
 import re
+import signal
 import sys
 import tempfile
 import time
@@ -227,6 +228,8 @@ def main(argv: list[str] | None = None) -> int:
         if not names:
             print(f"corpus24-load: no module matches {' '.join(args.only)}", file=sys.stderr)
             return 1
+        # a kill (SIGTERM) unwinds like Ctrl-C, so run()'s cleanup stops the qemu VM
+        signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
         outcomes = run(build.bzimage, dep, names, kinds, arch=args.arch, real=real)
     except LoadError as err:
         print(f"corpus24-load: {err}", file=sys.stderr)
