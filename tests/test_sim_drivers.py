@@ -9,12 +9,11 @@ process opens, reads, writes, seeks, ioctls and closes it, and when time passes.
 from __future__ import annotations
 
 import struct
-import subprocess
 from pathlib import Path
 
 import pytest
+from support.simdrivers import build, usecount
 
-from insmod_py import toolchain
 from insmod_py.errors import LoadError
 from insmod_py.simkernel import DeviceError, SimKernel
 
@@ -43,24 +42,6 @@ def kernel(request: pytest.FixtureRequest, tmp_path: Path, built: Path):
 
 def load(k: SimKernel, name: str, *args: str) -> None:
     k.load(str(k.examples / f"{name}.o"), *args)  # type: ignore[attr-defined]
-
-
-def build(k: SimKernel, tmp_path: Path, name: str, source: str) -> str:
-    src = tmp_path / f"{name}.c"
-    src.write_text(source)
-    obj = tmp_path / f"{name}.o"
-    proc = subprocess.run(
-        ["gcc", *toolchain.cflags(k.arch), "-c", str(src), "-o", str(obj)],
-        capture_output=True,
-        text=True,
-    )
-    assert proc.returncode == 0, proc.stderr
-    return str(obj)
-
-
-def usecount(k: SimKernel, name: str) -> int:
-    (mod,) = [m for m in k.backend.modules() if m.name == name]
-    return mod.usecount
 
 
 # ---------------------------------------------------------------- lkmpgdev

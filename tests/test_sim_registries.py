@@ -11,12 +11,11 @@ by name holding its owner's use count.
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
+from support.simdrivers import build, usecount
 
-from insmod_py import toolchain
 from insmod_py.backends.sim.services import nls
 from insmod_py.errors import KernelError, LoadError
 from insmod_py.simkernel import SimKernel
@@ -28,24 +27,6 @@ ARCHES = ("i386", "x86_64")
 def kernel(request: pytest.FixtureRequest, tmp_path: Path):
     with SimKernel(str(tmp_path / "state"), arch=request.param, variant="unpatched") as k:
         yield k
-
-
-def build(k: SimKernel, tmp_path: Path, name: str, source: str) -> str:
-    src = tmp_path / f"{name}.c"
-    src.write_text(source)
-    obj = tmp_path / f"{name}.o"
-    proc = subprocess.run(
-        ["gcc", *toolchain.cflags(k.arch), "-c", str(src), "-o", str(obj)],
-        capture_output=True,
-        text=True,
-    )
-    assert proc.returncode == 0, proc.stderr
-    return str(obj)
-
-
-def usecount(k: SimKernel, name: str) -> int:
-    (mod,) = [m for m in k.backend.modules() if m.name == name]
-    return mod.usecount
 
 
 # ---------------------------------------------------------------- notifier chains
