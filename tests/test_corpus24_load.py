@@ -1,7 +1,7 @@
-"""A fixed sample of the real 2.4.37.11 modules (each machine's minimal kernel24 build's fat, msdos,
-vfat and nls_cp437) and two example modules, each with its dependencies, into the real
-kernel under qemu and into the simulated one, as ``make corpus24-load`` does for the
-whole corpus."""
+"""A fixed sample of the real 2.4.37.11 modules (each machine's minimal kernel24 build's
+fat, msdos, vfat and nls_cp437) and two example modules, each with its dependencies, into
+the real kernel under qemu and into the simulated one, as ``make corpus24-load`` does for
+the whole corpus."""
 
 from __future__ import annotations
 
