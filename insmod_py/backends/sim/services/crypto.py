@@ -16,28 +16,28 @@ from collections.abc import Callable
 
 from .. import kstructs
 from ..drivers_state import CRYPTO_ALG_LIST
+from .kmem import kmap, peek, poke, wsize
 from .runtime import Oops
 from .strings import read_string
-from .timers import _get, _put, _word
-from .uaccess import _lay, drivers
+from .uaccess import drivers
 
 ENOENT, EEXIST = 2, 17
 UNREGISTER_BUG_LINE = 193  # crypto/api.c: BUG_ON(!alg->cra_module)
 
 
 def _head(c) -> int:
-    return _lay(c).data_base + CRYPTO_ALG_LIST
+    return kmap(c).data_base + CRYPTO_ALG_LIST
 
 
 def _name(c, alg: int) -> bytes:
-    ca = kstructs.struct(_word(c), "crypto_alg")
+    ca = kstructs.struct(wsize(c), "crypto_alg")
     return read_string(c, alg + ca.off("cra_name"), ca.width("cra_name"))
 
 
 def _set_links(c, entry: int, nxt: int, prev: int) -> None:
     """``entry``'s list_head (cra_list is the first member, so alg == &alg->cra_list)."""
-    _put(c, entry, nxt)
-    _put(c, entry + _word(c), prev)
+    poke(c, entry, nxt)
+    poke(c, entry + wsize(c), prev)
 
 
 def _register(c) -> int:
@@ -49,16 +49,16 @@ def _register(c) -> int:
     head = _head(c)
     last = algs[-1] if algs else head
     _set_links(c, alg, head, last)  # list_add_tail
-    _put(c, last, alg)
-    _put(c, head + _word(c), alg)
+    poke(c, last, alg)
+    poke(c, head + wsize(c), alg)
     algs.append(alg)
     return 0
 
 
 def _unregister(c) -> int:
     alg = c.arg(0)
-    ca = kstructs.struct(_word(c), "crypto_alg")
-    if not _get(c, alg + ca.off("cra_module")):
+    ca = kstructs.struct(wsize(c), "crypto_alg")
+    if not peek(c, alg + ca.off("cra_module")):
         raise Oops(f"Oops: kernel BUG at api.c:{UNREGISTER_BUG_LINE}! (from {c.where(c.caller)})")
     algs = drivers(c).crypto_algs
     if alg not in algs:
@@ -67,8 +67,8 @@ def _unregister(c) -> int:
     head = _head(c)
     prev = algs[i - 1] if i else head
     nxt = algs[i + 1] if i + 1 < len(algs) else head
-    _put(c, prev, nxt)  # list_del
-    _put(c, nxt + _word(c), prev)
+    poke(c, prev, nxt)  # list_del
+    poke(c, nxt + wsize(c), prev)
     _set_links(c, alg, 0, 0)
     del algs[i]
     return 0

@@ -27,10 +27,10 @@ from ..drivers_state import (
     S_IFREG,
 )
 from .call import kmalloc_size
+from .kmem import kmap, peek, poke, wsize
 from .printk import log_text
 from .strings import read_string
-from .timers import _get, _put, _word
-from .uaccess import _lay, drivers
+from .uaccess import drivers
 
 EBUSY, EINVAL, ENOMEM = 16, 22, 12
 MISC_DYNAMIC_MINOR = 255
@@ -48,36 +48,36 @@ def _cstr(c, addr: int, limit: int = 256) -> str:
 
 def _misc_register(c) -> int:
     misc = c.arg(0)
-    md = kstructs.struct(_word(c), "miscdevice")
+    md = kstructs.struct(wsize(c), "miscdevice")
     devs = drivers(c).misc
-    if misc in devs.values() or _get(c, misc + md.off("next")) or _get(c, misc + md.off("prev")):
+    if misc in devs.values() or peek(c, misc + md.off("next")) or peek(c, misc + md.off("prev")):
         return -EBUSY
-    minor = _get(c, misc + md.off("minor"), 4)
+    minor = peek(c, misc + md.off("minor"), 4)
     if minor == MISC_DYNAMIC_MINOR:
         free = [m for m in range(DYNAMIC_MINORS - 1, -1, -1) if m not in devs]
         if not free:
             return -EBUSY
         minor = free[0]
-        _put(c, misc + md.off("minor"), minor, 4)
+        poke(c, misc + md.off("minor"), minor, 4)
     if minor in devs:
         return -EBUSY
     devs[minor] = misc
-    head = _lay(c).data_base + MISC_LIST_HEAD
-    _put(c, misc + md.off("next"), head)
-    _put(c, misc + md.off("prev"), head)
+    head = kmap(c).data_base + MISC_LIST_HEAD
+    poke(c, misc + md.off("next"), head)
+    poke(c, misc + md.off("prev"), head)
     return 0
 
 
 def _misc_deregister(c) -> int:
     misc = c.arg(0)
-    md = kstructs.struct(_word(c), "miscdevice")
+    md = kstructs.struct(wsize(c), "miscdevice")
     devs = drivers(c).misc
     minor = next((m for m, a in devs.items() if a == misc), None)
     if minor is None:
         return -EINVAL
     del devs[minor]
-    _put(c, misc + md.off("next"), 0)
-    _put(c, misc + md.off("prev"), 0)
+    poke(c, misc + md.off("next"), 0)
+    poke(c, misc + md.off("prev"), 0)
     return 0
 
 
@@ -85,28 +85,28 @@ def _misc_deregister(c) -> int:
 
 
 def proc_root(c) -> int:
-    return _lay(c).data_base + PROC_ROOT
+    return kmap(c).data_base + PROC_ROOT
 
 
 def proc_path(c, entry: int) -> str:
     """The path below /proc of an entry, from the name/parent chain in memory."""
-    pde = kstructs.struct(_word(c), "proc_dir_entry")
+    pde = kstructs.struct(wsize(c), "proc_dir_entry")
     parts: list[str] = []
     root, seen = proc_root(c), 0
     while entry and entry != root and seen < 64:
-        parts.append(_cstr(c, _get(c, entry + pde.off("name"))))
-        entry, seen = _get(c, entry + pde.off("parent")), seen + 1
+        parts.append(_cstr(c, peek(c, entry + pde.off("name"))))
+        entry, seen = peek(c, entry + pde.off("parent")), seen + 1
     return "/".join(reversed(parts))
 
 
 def _lookup_parent(c, name: str, parent: int) -> tuple[int, str] | None:
     """2.4 xlate_proc_name: walk "a/b/c" from ``parent``; (directory, last component)."""
-    pde = kstructs.struct(_word(c), "proc_dir_entry")
+    pde = kstructs.struct(wsize(c), "proc_dir_entry")
     *dirs, last = name.split("/")
     for d in dirs:
-        child = _get(c, parent + pde.off("subdir"))
-        while child and _cstr(c, _get(c, child + pde.off("name"))) != d:
-            child = _get(c, child + pde.off("next"))
+        child = peek(c, parent + pde.off("subdir"))
+        while child and _cstr(c, peek(c, child + pde.off("name"))) != d:
+            child = peek(c, child + pde.off("next"))
         if not child:
             return None
         parent = child
@@ -115,7 +115,7 @@ def _lookup_parent(c, name: str, parent: int) -> tuple[int, str] | None:
 
 def create_entry(c, name_addr: int, mode: int, parent: int) -> int:
     """proc_create + proc_register: the new entry's address, or 0."""
-    pde = kstructs.struct(_word(c), "proc_dir_entry")
+    pde = kstructs.struct(wsize(c), "proc_dir_entry")
     name = _cstr(c, name_addr)
     found = _lookup_parent(c, name, parent or proc_root(c))
     if found is None or not found[1]:
@@ -137,15 +137,15 @@ def create_entry(c, name_addr: int, mode: int, parent: int) -> int:
         if mode & S_IALLUGO == 0:
             mode |= S_IRUGO
     st = drivers(c)
-    _put(c, ent + pde.off("name"), ent + pde.size)
-    _put(c, ent + pde.off("namelen"), len(raw), 2)
-    _put(c, ent + pde.off("mode"), mode, pde.width("mode"))
-    _put(c, ent + pde.off("nlink"), nlink, pde.width("nlink"))
-    _put(c, ent + pde.off("low_ino"), st.next_ino & 0xFFFF, 2)
+    poke(c, ent + pde.off("name"), ent + pde.size)
+    poke(c, ent + pde.off("namelen"), len(raw), 2)
+    poke(c, ent + pde.off("mode"), mode, pde.width("mode"))
+    poke(c, ent + pde.off("nlink"), nlink, pde.width("nlink"))
+    poke(c, ent + pde.off("low_ino"), st.next_ino & 0xFFFF, 2)
     st.next_ino += 1
-    _put(c, ent + pde.off("next"), _get(c, parent + pde.off("subdir")))  # proc_register
-    _put(c, ent + pde.off("parent"), parent)
-    _put(c, parent + pde.off("subdir"), ent)
+    poke(c, ent + pde.off("next"), peek(c, parent + pde.off("subdir")))  # proc_register
+    poke(c, ent + pde.off("parent"), parent)
+    poke(c, parent + pde.off("subdir"), ent)
     st.proc.append({"path": proc_path(c, ent), "addr": ent, "parent": parent})
     return ent
 
@@ -160,23 +160,23 @@ def _proc_mkdir(c) -> int:
 
 def _remove_proc_entry(c) -> int:
     """Unlink the named entry from its parent; free it unless it is in use (2.4)."""
-    pde = kstructs.struct(_word(c), "proc_dir_entry")
+    pde = kstructs.struct(wsize(c), "proc_dir_entry")
     found = _lookup_parent(c, _cstr(c, c.arg(0)), c.arg(1) or proc_root(c))
     if found is None:
         return 0
     parent, last = found
     link = parent + pde.off("subdir")
-    ent = _get(c, link)
-    while ent and _cstr(c, _get(c, ent + pde.off("name"))) != last:
+    ent = peek(c, link)
+    while ent and _cstr(c, peek(c, ent + pde.off("name"))) != last:
         link = ent + pde.off("next")
-        ent = _get(c, link)
+        ent = peek(c, link)
     if not ent:
         return 0
-    _put(c, link, _get(c, ent + pde.off("next")))
+    poke(c, link, peek(c, ent + pde.off("next")))
     st = drivers(c)
     st.proc = [p for p in st.proc if p["addr"] != ent]
-    if _get(c, ent + pde.off("count"), 4):
-        _put(c, ent + pde.off("deleted"), 1, 4)
+    if peek(c, ent + pde.off("count"), 4):
+        poke(c, ent + pde.off("deleted"), 1, 4)
         path = proc_path(c, parent)
         log_text(c.runtime, f"remove_proc_entry: {path}/{last} busy\n".encode())
     else:
@@ -192,26 +192,26 @@ def _region_busy(c, start: int, n: int) -> bool:
 
 
 def _is_ioport(c, root: int) -> bool:
-    return root == _lay(c).data_base + IOPORT_RESOURCE
+    return root == kmap(c).data_base + IOPORT_RESOURCE
 
 
 def _request_region(c) -> int:
     """__request_region(parent, start, n, name): a struct resource, or NULL when busy."""
     root, start, n, name = c.arg(0), c.arg(1), c.arg(2), c.arg(3)
-    if not _is_ioport(c, root) and root != _lay(c).data_base + IOMEM_RESOURCE:
+    if not _is_ioport(c, root) and root != kmap(c).data_base + IOMEM_RESOURCE:
         return 0
     if n == 0 or _region_busy(c, start, n) or (_is_ioport(c, root) and start + n > 0x10000):
         return 0
-    res = kstructs.struct(_word(c), "resource")
+    res = kstructs.struct(wsize(c), "resource")
     addr = c.kmalloc.alloc(kmalloc_size(res.size), 32)
     if not addr:
         return 0
     c.write(addr, bytes(res.size))
-    _put(c, addr + res.off("name"), name)
-    _put(c, addr + res.off("start"), start)
-    _put(c, addr + res.off("end"), start + n - 1)
-    _put(c, addr + res.off("flags"), IORESOURCE_BUSY | (0x100 if _is_ioport(c, root) else 0x200))
-    _put(c, addr + res.off("parent"), root)
+    poke(c, addr + res.off("name"), name)
+    poke(c, addr + res.off("start"), start)
+    poke(c, addr + res.off("end"), start + n - 1)
+    poke(c, addr + res.off("flags"), IORESOURCE_BUSY | (0x100 if _is_ioport(c, root) else 0x200))
+    poke(c, addr + res.off("parent"), root)
     drivers(c).regions.append({"start": start, "n": n, "name": _cstr(c, name), "res": addr})
     return addr
 
@@ -252,21 +252,21 @@ ESPIPE = 29
 
 def _llseek(c) -> object:
     """default_llseek(file, offset, origin) (generic_file_llseek alike for a device)."""
-    f = kstructs.struct(_word(c), "file")
+    f = kstructs.struct(wsize(c), "file")
     args = c.varargs(0)
-    file = args.next_int(8 * _word(c))
+    file = args.next_int(8 * wsize(c))
     offset = args.next_int(64)
     origin = args.next_int(32)
     offset -= (1 << 64) if offset >> 63 else 0
     if origin == 1:
-        offset += _signed64(_get(c, file + f.off("f_pos"), 8))
+        offset += _signed64(peek(c, file + f.off("f_pos"), 8))
     elif origin == 2:
         offset += 0  # a device inode has i_size 0
     elif origin != 0:
         return c.wide(-EINVAL)
     if offset < 0:
         return c.wide(-EINVAL)
-    _put(c, file + f.off("f_pos"), offset, 8)
+    poke(c, file + f.off("f_pos"), offset, 8)
     return c.wide(offset)
 
 

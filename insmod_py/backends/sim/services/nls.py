@@ -22,9 +22,9 @@ from collections.abc import Callable
 
 from ....modstruct import MOD_DELETED, MOD_USED_ONCE, MOD_VISITED, offsetof
 from .. import kstructs
+from .kmem import peek, poke, wsize
 from .runtime import Oops
 from .strings import read_string
-from .timers import _get, _put, _word
 from .uaccess import drivers
 
 EBUSY, EINVAL = 16, 22
@@ -51,28 +51,28 @@ def _int(value: int) -> int:
 
 
 def _module_field(c, module: int, field: str) -> int:
-    return module + offsetof(_word(c), field)
+    return module + offsetof(wsize(c), field)
 
 
 def try_inc_mod_count(c, module: int) -> int:
     """1 and one more use of ``module`` (NULL: the kernel itself), or 0 when it is going."""
     if not module:
         return 1
-    flags = _get(c, _module_field(c, module, "flags"))
+    flags = peek(c, _module_field(c, module, "flags"))
     if flags & MOD_DELETED:
         return 0
     count = _module_field(c, module, "usecount")
-    _put(c, count, _get(c, count, 4) + 1, 4)
-    _put(c, _module_field(c, module, "flags"), flags | MOD_VISITED | MOD_USED_ONCE)
+    poke(c, count, peek(c, count, 4) + 1, 4)
+    poke(c, _module_field(c, module, "flags"), flags | MOD_VISITED | MOD_USED_ONCE)
     return 1
 
 
 def mod_dec_use_count(c, module: int) -> None:
     """__MOD_DEC_USE_COUNT: one use of ``module`` less."""
     count = _module_field(c, module, "usecount")
-    _put(c, count, _get(c, count, 4) - 1, 4)
-    flags = _get(c, _module_field(c, module, "flags"))
-    _put(c, _module_field(c, module, "flags"), flags | MOD_VISITED)
+    poke(c, count, peek(c, count, 4) - 1, 4)
+    flags = peek(c, _module_field(c, module, "flags"))
+    poke(c, _module_field(c, module, "flags"), flags | MOD_VISITED)
 
 
 # ---------------------------------------------------------------- the table list
@@ -80,58 +80,58 @@ def mod_dec_use_count(c, module: int) -> None:
 
 def _tables(c) -> list[int]:
     """The registered tables, newest first (the list through ``nls_table.next``)."""
-    nt = kstructs.struct(_word(c), "nls_table")
+    nt = kstructs.struct(wsize(c), "nls_table")
     out, table = [], drivers(c).nls_tables
     while table:
         if len(out) == LONGEST_LIST:
             raise Oops(f"Oops: NLS table list longer than {LONGEST_LIST} (a loop?)")
         out.append(table)
-        table = _get(c, table + nt.off("next"))
+        table = peek(c, table + nt.off("next"))
     return out
 
 
 def _register_nls(c) -> int:
     nls = c.arg(0)
-    nt = kstructs.struct(_word(c), "nls_table")
+    nt = kstructs.struct(wsize(c), "nls_table")
     if not nls:
         return -EINVAL
-    if _get(c, nls + nt.off("next")):
+    if peek(c, nls + nt.off("next")):
         return -EBUSY
     if nls in _tables(c):
         return -EBUSY
-    _put(c, nls + nt.off("next"), drivers(c).nls_tables)
+    poke(c, nls + nt.off("next"), drivers(c).nls_tables)
     drivers(c).nls_tables = nls
     return 0
 
 
 def _unregister_nls(c) -> int:
     nls = c.arg(0)
-    nt = kstructs.struct(_word(c), "nls_table")
+    nt = kstructs.struct(wsize(c), "nls_table")
     tables = _tables(c)
     if nls not in tables:
         return -EINVAL
-    after = _get(c, nls + nt.off("next"))
+    after = peek(c, nls + nt.off("next"))
     i = tables.index(nls)
     if i == 0:
         drivers(c).nls_tables = after
     else:
-        _put(c, tables[i - 1] + nt.off("next"), after)
+        poke(c, tables[i - 1] + nt.off("next"), after)
     return 0
 
 
 def _load_nls(c) -> int:
     """find_nls: the table whose charset is the name, with a use of its owner, or NULL."""
-    nt = kstructs.struct(_word(c), "nls_table")
+    nt = kstructs.struct(wsize(c), "nls_table")
     name = read_string(c, c.arg(0))
     for table in _tables(c):
-        if read_string(c, _get(c, table + nt.off("charset"))) == name:
-            return table if try_inc_mod_count(c, _get(c, table + nt.off("owner"))) else 0
+        if read_string(c, peek(c, table + nt.off("charset"))) == name:
+            return table if try_inc_mod_count(c, peek(c, table + nt.off("owner"))) else 0
     return 0
 
 
 def _unload_nls(c) -> int:
-    nt = kstructs.struct(_word(c), "nls_table")
-    owner = _get(c, c.arg(0) + nt.off("owner"))
+    nt = kstructs.struct(wsize(c), "nls_table")
+    owner = peek(c, c.arg(0) + nt.off("owner"))
     if owner:
         mod_dec_use_count(c, owner)
     return 0
@@ -183,7 +183,7 @@ def _utf8_mbtowc(c) -> int:
     p, s, n = c.arg(0), c.arg(1), _int(c.arg(2))
     used, value = mbtowc(_byte_at(c, s), n)
     if used > 0:
-        _put(c, p, value, 2)
+        poke(c, p, value, 2)
     return used
 
 
@@ -199,10 +199,10 @@ def _utf8_mbstowcs(c) -> int:
             if used == -1:
                 ip, n = ip + 1, n - 1
             else:
-                _put(c, op, value, 2)
+                poke(c, op, value, 2)
                 op, ip, n = op + 2, ip + used, n - used
         else:
-            _put(c, op, byte, 2)
+            poke(c, op, byte, 2)
             op, ip = op + 2, ip + 1
     return (op - pwcs) // 2
 
@@ -222,7 +222,7 @@ def _utf8_wcstombs(c) -> int:
     s, pwcs, maxlen = c.arg(0), c.arg(1), _int(c.arg(2))
     op, ip = s, pwcs
     while maxlen > 0:
-        wc = _get(c, ip, 2)
+        wc = peek(c, ip, 2)
         if not wc:
             break
         if wc > 0x7F:

@@ -14,8 +14,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from .. import kstructs
+from .kmem import peek, poke, wsize
 from .runtime import Oops
-from .timers import _get, _put, _word
 from .uaccess import drivers
 
 ENOENT = 2
@@ -31,18 +31,18 @@ class _Link:
     def get(self) -> int:
         if self.addr is None:
             return drivers(self.c).reboot_notifiers
-        return _get(self.c, self.addr)
+        return peek(self.c, self.addr)
 
     def set(self, value: int) -> None:
         if self.addr is None:
             drivers(self.c).reboot_notifiers = value
         else:
-            _put(self.c, self.addr, value)
+            poke(self.c, self.addr, value)
 
 
 def _walk(c, link: _Link):
     """Each link of the chain from ``link`` on, ending with the one holding NULL."""
-    nb = kstructs.struct(_word(c), "notifier_block")
+    nb = kstructs.struct(wsize(c), "notifier_block")
     for _ in range(LONGEST_CHAIN):
         yield link
         block = link.get()
@@ -53,29 +53,29 @@ def _walk(c, link: _Link):
 
 
 def _priority(c, block: int) -> int:
-    nb = kstructs.struct(_word(c), "notifier_block")
-    value = _get(c, block + nb.off("priority"), 4)
+    nb = kstructs.struct(wsize(c), "notifier_block")
+    value = peek(c, block + nb.off("priority"), 4)
     return value - (1 << 32) if value >> 31 else value
 
 
 def chain_register(c, head: _Link, n: int) -> int:
-    nb = kstructs.struct(_word(c), "notifier_block")
+    nb = kstructs.struct(wsize(c), "notifier_block")
     priority = _priority(c, n)
     for link in _walk(c, head):
         block = link.get()
         if not block or priority > _priority(c, block):
-            _put(c, n + nb.off("next"), block)
+            poke(c, n + nb.off("next"), block)
             link.set(n)
             return 0
     raise AssertionError("unreachable: _walk ends at NULL or raises")
 
 
 def chain_unregister(c, head: _Link, n: int) -> int:
-    nb = kstructs.struct(_word(c), "notifier_block")
+    nb = kstructs.struct(wsize(c), "notifier_block")
     for link in _walk(c, head):
         block = link.get()
         if block == n:
-            link.set(_get(c, n + nb.off("next")))
+            link.set(peek(c, n + nb.off("next")))
             return 0
     return -ENOENT
 

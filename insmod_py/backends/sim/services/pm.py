@@ -14,23 +14,23 @@ from collections.abc import Callable
 from .. import kstructs
 from ..drivers_state import PM_DEVS
 from .call import kmalloc_size
-from .timers import _list_add, _put, _word
-from .uaccess import _lay, drivers
+from .kmem import kmap, list_add, poke, wsize
+from .uaccess import drivers
 
 
 def _register(c) -> int:
-    pd = kstructs.struct(_word(c), "pm_dev")
+    pd = kstructs.struct(wsize(c), "pm_dev")
     dev = c.kmalloc.alloc(kmalloc_size(pd.size), 32)
     if not dev:
         return 0
     c.write(dev, bytes(pd.size))
-    _put(c, dev + pd.off("type"), c.arg(0), pd.width("type"))
-    _put(c, dev + pd.off("id"), c.arg(1))
-    _put(c, dev + pd.off("callback"), c.arg(2))
+    poke(c, dev + pd.off("type"), c.arg(0), pd.width("type"))
+    poke(c, dev + pd.off("id"), c.arg(1))
+    poke(c, dev + pd.off("callback"), c.arg(2))
     devs = drivers(c).pm_devs
-    head = _lay(c).data_base + PM_DEVS
+    head = kmap(c).data_base + PM_DEVS
     first = devs[0] + pd.off("entry") if devs else head
-    _list_add(c, dev + pd.off("entry"), head, first)  # list_add: at the head
+    list_add(c, dev + pd.off("entry"), head, first)  # list_add: at the head
     devs.insert(0, dev)
     return dev
 
@@ -39,14 +39,14 @@ def _unregister(c) -> int:
     dev = c.arg(0)
     if not dev:
         return 0
-    pd = kstructs.struct(_word(c), "pm_dev")
-    w = _word(c)
+    pd = kstructs.struct(wsize(c), "pm_dev")
+    w = wsize(c)
     entry = dev + pd.off("entry")
     nxt, prev = c.read(entry, w), c.read(entry + w, w)
-    _put(c, int.from_bytes(nxt, "little") + w, int.from_bytes(prev, "little"))  # list_del
-    _put(c, int.from_bytes(prev, "little"), int.from_bytes(nxt, "little"))
-    _put(c, entry, 0)
-    _put(c, entry + w, 0)
+    poke(c, int.from_bytes(nxt, "little") + w, int.from_bytes(prev, "little"))  # list_del
+    poke(c, int.from_bytes(prev, "little"), int.from_bytes(nxt, "little"))
+    poke(c, entry, 0)
+    poke(c, entry + w, 0)
     devs = drivers(c).pm_devs
     if dev in devs:
         devs.remove(dev)

@@ -18,6 +18,7 @@ from collections.abc import Callable
 
 from .. import kstructs
 from .call import kmalloc_size
+from .kmem import list_add, peek, poke, wsize
 from .runtime import Oops
 from .timers import (
     TASK_INTERRUPTIBLE,
@@ -25,13 +26,9 @@ from .timers import (
     TASK_UNINTERRUPTIBLE,
     WQ_FLAG_EXCLUSIVE,
     _entry_list,
-    _get,
-    _list_add,
-    _put,
     _set_state,
     _sleep,
     _state,
-    _word,
     wake_up,
 )
 from .uaccess import current
@@ -41,31 +38,31 @@ WAKE_ALL = TASK_UNINTERRUPTIBLE | TASK_INTERRUPTIBLE  # wake_up(): either kind o
 
 
 def _sem(c) -> kstructs.KStruct:
-    return kstructs.struct(_word(c), "semaphore")
+    return kstructs.struct(wsize(c), "semaphore")
 
 
 def _count(c, sem: int) -> int:
-    value = _get(c, sem + _sem(c).off("count"), 4)
+    value = peek(c, sem + _sem(c).off("count"), 4)
     return value - (1 << 32) if value >> 31 else value
 
 
 def _add_negative(c, sem: int, delta: int) -> bool:
     """atomic_add_negative(delta, &sem->count): the new count is below zero."""
     value = _count(c, sem) + delta
-    _put(c, sem + _sem(c).off("count"), value, 4)
+    poke(c, sem + _sem(c).off("count"), value, 4)
     return value < 0
 
 
 def _sleepers(c, sem: int, value: int | None = None) -> int:
     off = sem + _sem(c).off("sleepers")
     if value is not None:
-        _put(c, off, value, 4)
-    return _get(c, off, 4)
+        poke(c, off, value, 4)
+    return peek(c, off, 4)
 
 
 def _signal_pending(c, task: int) -> bool:
-    ts = kstructs.struct(_word(c), "task_struct")
-    return bool(_get(c, task + ts.off("sigpending"), ts.width("sigpending")))
+    ts = kstructs.struct(wsize(c), "task_struct")
+    return bool(peek(c, task + ts.off("sigpending"), ts.width("sigpending")))
 
 
 def _wait_head(c, sem: int) -> int:
@@ -75,15 +72,15 @@ def _wait_head(c, sem: int) -> int:
 def _down(c, sem: int, state: int) -> int:
     """__down / __down_interruptible: 0, or -EINTR when a signal ended the wait."""
     task = current(c)
-    w = _word(c)
+    w = wsize(c)
     wait = c.kmalloc.alloc(kmalloc_size(4 * w), 32)  # DECLARE_WAITQUEUE on its behalf
     if not wait:
         raise Oops("Oops: no kernel memory left for a wait queue entry (down())")
     c.write(wait, bytes(4 * w))
-    _put(c, wait, WQ_FLAG_EXCLUSIVE, 4)
-    _put(c, wait + w, task)
+    poke(c, wait, WQ_FLAG_EXCLUSIVE, 4)
+    poke(c, wait + w, task)
     head = _wait_head(c, sem)
-    _list_add(c, _entry_list(c, wait), _get(c, head + w), head)  # add_wait_queue_exclusive
+    list_add(c, _entry_list(c, wait), peek(c, head + w), head)  # add_wait_queue_exclusive
     _set_state(c, task, state)
     retval = 0
     try:
@@ -104,9 +101,9 @@ def _down(c, sem: int, state: int) -> int:
             _set_state(c, task, state)
     finally:
         entry = _entry_list(c, wait)  # remove_wait_queue
-        nxt, prev = _get(c, entry), _get(c, entry + w)
-        _put(c, nxt + w, prev)
-        _put(c, prev, nxt)
+        nxt, prev = peek(c, entry), peek(c, entry + w)
+        poke(c, nxt + w, prev)
+        poke(c, prev, nxt)
         c.kmalloc.free(wait)
     _set_state(c, task, TASK_RUNNING)
     wake_up(c, head, WAKE_ALL)

@@ -25,9 +25,10 @@ from collections.abc import Callable
 from .. import kstructs
 from ..drivers_state import TIMER_LIST_HEAD
 from .call import Call, kmalloc_size
+from .kmem import kmap, list_add, peek, poke, signed, wsize
 from .printk import log_text
 from .runtime import Oops
-from .uaccess import _lay, current, drivers
+from .uaccess import current, drivers
 
 TASK_RUNNING, TASK_INTERRUPTIBLE, TASK_UNINTERRUPTIBLE = 0, 1, 2
 WQ_FLAG_EXCLUSIVE = 0x01
@@ -39,36 +40,17 @@ FASTCALL = frozenset({
 })  # fmt: skip
 
 
-def _word(c) -> int:
-    return _lay(c).word
-
-
-def _get(c, addr: int, width: int | None = None) -> int:
-    n = width or _word(c)
-    return int.from_bytes(c.read(addr, n), "little")
-
-
-def _put(c, addr: int, value: int, width: int | None = None) -> None:
-    n = width or _word(c)
-    c.write(addr, (value & ((1 << (8 * n)) - 1)).to_bytes(n, "little"))
-
-
-def _signed(c, value: int) -> int:
-    bits = 8 * _word(c)
-    return value - (1 << bits) if value >> (bits - 1) else value
-
-
 def set_jiffies(c, value: int) -> None:
     """Move the clock: the runtime's counter and the exported variable modules read."""
     c.runtime.jiffies = value
-    _put(c, _lay(c).data_base, value)
+    poke(c, kmap(c).data_base, value)
 
 
 # ---------------------------------------------------------------- timers
 
 
 def _timer(c):
-    return kstructs.struct(_word(c), "timer_list")
+    return kstructs.struct(wsize(c), "timer_list")
 
 
 def _detach(c, t: int) -> int:
@@ -77,22 +59,22 @@ def _detach(c, t: int) -> int:
     pending = t in drivers(c).timers
     if pending:
         drivers(c).timers.remove(t)
-    _put(c, t + tl.off("list"), 0)
-    _put(c, t + tl.off("list") + _word(c), 0)
+    poke(c, t + tl.off("list"), 0)
+    poke(c, t + tl.off("list") + wsize(c), 0)
     return int(pending)
 
 
 def _attach(c, t: int) -> None:
     tl = _timer(c)
-    head = _lay(c).data_base + TIMER_LIST_HEAD
-    _put(c, t + tl.off("list"), head)
-    _put(c, t + tl.off("list") + _word(c), head)
+    head = kmap(c).data_base + TIMER_LIST_HEAD
+    poke(c, t + tl.off("list"), head)
+    poke(c, t + tl.off("list") + wsize(c), head)
     drivers(c).timers.append(t)
 
 
 def _add_timer(c) -> int:
     t = c.arg(0)
-    if _get(c, t + _timer(c).off("list")) or t in drivers(c).timers:
+    if peek(c, t + _timer(c).off("list")) or t in drivers(c).timers:
         log_text(c.runtime, f"bug: kernel timer added twice at {c.where(c.caller)}.\n".encode())
         return 0
     _attach(c, t)
@@ -105,7 +87,7 @@ def _del_timer(c) -> int:
 
 def _mod_timer(c) -> int:
     t, expires = c.arg(0), c.arg(1)
-    _put(c, t + _timer(c).off("expires"), expires)
+    poke(c, t + _timer(c).off("expires"), expires)
     ret = _detach(c, t)
     _attach(c, t)
     return ret
@@ -114,37 +96,29 @@ def _mod_timer(c) -> int:
 # ---------------------------------------------------------------- wait queues
 
 
-def _list_add(c, new: int, prev: int, nxt: int) -> None:
-    w = _word(c)
-    _put(c, nxt + w, new)  # next->prev = new
-    _put(c, new, nxt)  # new->next = next
-    _put(c, new + w, prev)  # new->prev = prev
-    _put(c, prev, new)  # prev->next = new
-
-
 def _entry_list(c, wait: int) -> int:
     """&wait->task_list of a wait_queue_t (flags, task, task_list)."""
-    return wait + 2 * _word(c)
+    return wait + 2 * wsize(c)
 
 
 def _add_wait_queue(c, exclusive: bool) -> int:
     q, wait = c.arg(0), c.arg(1)
-    flags = _get(c, wait, 4)
-    _put(c, wait, flags | WQ_FLAG_EXCLUSIVE if exclusive else flags & ~WQ_FLAG_EXCLUSIVE, 4)
+    flags = peek(c, wait, 4)
+    poke(c, wait, flags | WQ_FLAG_EXCLUSIVE if exclusive else flags & ~WQ_FLAG_EXCLUSIVE, 4)
     head = q  # wait_queue_head_t: an empty lock, then task_list
     if exclusive:  # list_add_tail
-        _list_add(c, _entry_list(c, wait), _get(c, head + _word(c)), head)
+        list_add(c, _entry_list(c, wait), peek(c, head + wsize(c)), head)
     else:
-        _list_add(c, _entry_list(c, wait), head, _get(c, head))
+        list_add(c, _entry_list(c, wait), head, peek(c, head))
     return 0
 
 
 def _remove_wait_queue(c) -> int:
     entry = _entry_list(c, c.arg(1))
-    w = _word(c)
-    nxt, prev = _get(c, entry), _get(c, entry + w)
-    _put(c, nxt + w, prev)
-    _put(c, prev, nxt)
+    w = wsize(c)
+    nxt, prev = peek(c, entry), peek(c, entry + w)
+    poke(c, nxt + w, prev)
+    poke(c, prev, nxt)
     return 0
 
 
@@ -154,11 +128,11 @@ def _pollwait(c: Call) -> int:
 
 
 def _set_state(c, task: int, state: int) -> None:
-    _put(c, task + kstructs.struct(_word(c), "task_struct").off("state"), state)
+    poke(c, task + kstructs.struct(wsize(c), "task_struct").off("state"), state)
 
 
 def _state(c, task: int) -> int:
-    return _get(c, task + kstructs.struct(_word(c), "task_struct").off("state"))
+    return peek(c, task + kstructs.struct(wsize(c), "task_struct").off("state"))
 
 
 def _wake_up(c) -> int:
@@ -167,13 +141,13 @@ def _wake_up(c) -> int:
 
 def wake_up(c, q: int, mode: int) -> int:
     """__wake_up(q, mode, nr): every waiter whose task sleeps in ``mode`` becomes runnable."""
-    w = _word(c)
-    pos, seen = _get(c, q), 0
+    w = wsize(c)
+    pos, seen = peek(c, q), 0
     while pos != q and pos and seen < 1024:  # the only task there is: current
-        task = _get(c, pos - w)
+        task = peek(c, pos - w)
         if task and _state(c, task) & mode:
             _set_state(c, task, TASK_RUNNING)
-        pos, seen = _get(c, pos), seen + 1
+        pos, seen = peek(c, pos), seen + 1
     return 0
 
 
@@ -189,8 +163,8 @@ def _nothing_to_wake(c, what: str) -> None:
     """A sleep no event can end: a signal for an interruptible one, an oops otherwise."""
     task = current(c)
     if _state(c, task) == TASK_INTERRUPTIBLE:
-        ts = kstructs.struct(_word(c), "task_struct")
-        _put(c, task + ts.off("sigpending"), 1, ts.width("sigpending"))
+        ts = kstructs.struct(wsize(c), "task_struct")
+        poke(c, task + ts.off("sigpending"), 1, ts.width("sigpending"))
         drivers(c).sigpending = 1
         _set_state(c, task, TASK_RUNNING)
         return
@@ -206,10 +180,10 @@ def _next_timer(c, deadline: int | None) -> tuple[int, int] | None:
     tl = _timer(c)
     best = None
     for i, t in enumerate(drivers(c).timers):
-        expires = _get(c, t + tl.off("expires"))
-        if deadline is not None and _signed(c, expires - deadline) > 0:
+        expires = peek(c, t + tl.off("expires"))
+        if deadline is not None and signed(c, expires - deadline) > 0:
             continue
-        key = (_signed(c, expires - c.runtime.jiffies), i)
+        key = (signed(c, expires - c.runtime.jiffies), i)
         if best is None or key < best[0]:
             best = (key, t, expires)
     return None if best is None else (best[1], best[2])
@@ -227,16 +201,16 @@ def _sleep(c, deadline: int | None, what: str) -> None:
         if nxt is None:
             break
         t, expires = nxt
-        if _signed(c, expires - c.runtime.jiffies) > 0:
+        if signed(c, expires - c.runtime.jiffies) > 0:
             set_jiffies(c, expires)
         _detach(c, t)
-        c.call_module(_get(c, t + tl.off("function")), (_get(c, t + tl.off("data")),))
+        c.call_module(peek(c, t + tl.off("function")), (peek(c, t + tl.off("data")),))
     if _state(c, task) == TASK_RUNNING:
         return
     if deadline is None:
         _nothing_to_wake(c, what)
         return
-    if _signed(c, deadline - c.runtime.jiffies) > 0:
+    if signed(c, deadline - c.runtime.jiffies) > 0:
         set_jiffies(c, deadline)
     _set_state(c, task, TASK_RUNNING)
 
@@ -249,21 +223,21 @@ def _schedule(c) -> int:
 
 def _sleep_for(c, timeout: int, what: str) -> int:
     """schedule_timeout's core: the jiffies left when woken early, else 0."""
-    if timeout == (1 << (8 * _word(c) - 1)) - 1:  # MAX_SCHEDULE_TIMEOUT: no deadline
+    if timeout == (1 << (8 * wsize(c) - 1)) - 1:  # MAX_SCHEDULE_TIMEOUT: no deadline
         _sleep(c, None, what)
         return timeout
     deadline = c.runtime.jiffies + timeout
     _sleep(c, deadline, what)
-    return max(_signed(c, deadline - c.runtime.jiffies), 0)
+    return max(signed(c, deadline - c.runtime.jiffies), 0)
 
 
 def _schedule_timeout(c) -> int:
-    timeout = _signed(c, c.arg(0))
+    timeout = signed(c, c.arg(0))
     task = current(c)
     if timeout < 0:
         log_text(
             c.runtime,
-            f"<3>schedule_timeout: wrong timeout value {timeout & ((1 << 8 * _word(c)) - 1):x} "
+            f"<3>schedule_timeout: wrong timeout value {timeout & ((1 << 8 * wsize(c)) - 1):x} "
             f"from {c.where(c.caller)}\n".encode(),
         )
         _set_state(c, task, TASK_RUNNING)
@@ -278,22 +252,22 @@ def _sleep_on(c, state: int, timed: bool) -> int:
     that runs meanwhile) or, for the _timeout forms, the timeout; the jiffies left."""
     q = c.arg(0)
     task = current(c)
-    w = _word(c)
+    w = wsize(c)
     wait = c.kmalloc.alloc(kmalloc_size(4 * w), 32)  # a wait_queue_t on the sleeper's behalf
     if not wait:
         return 0
     c.write(wait, bytes(4 * w))
-    _put(c, wait + w, task)
-    _list_add(c, _entry_list(c, wait), q, _get(c, q))
+    poke(c, wait + w, task)
+    list_add(c, _entry_list(c, wait), q, peek(c, q))
     _set_state(c, task, state)
     try:
-        timeout = max(_signed(c, c.arg(1)), 0) if timed else (1 << (8 * w - 1)) - 1
+        timeout = max(signed(c, c.arg(1)), 0) if timed else (1 << (8 * w - 1)) - 1
         left = _sleep_for(c, timeout, "sleep_on()")
     finally:
         entry = _entry_list(c, wait)
-        nxt, prev = _get(c, entry), _get(c, entry + w)
-        _put(c, nxt + w, prev)
-        _put(c, prev, nxt)
+        nxt, prev = peek(c, entry), peek(c, entry + w)
+        poke(c, nxt + w, prev)
+        poke(c, prev, nxt)
         c.kmalloc.free(wait)
     return left if timed else 0
 

@@ -15,18 +15,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ....arch import SimKernelMap
 from .. import kstructs
 from ..drivers_state import DriverState
-from .call import Call
+from .kmem import kmap
 from .runtime import Oops
 
 EFAULT = 14
 PAGE = 0x1000
-
-
-def _lay(c: Call) -> SimKernelMap:
-    return c.kernel_map
 
 
 def drivers(c) -> DriverState:
@@ -36,11 +31,11 @@ def drivers(c) -> DriverState:
 def current(c) -> int:
     """``current``: the task_struct at the base of the 8 KiB task stack (i386's esp mask;
     x86_64's PDA's pcurrent points there too)."""
-    return _lay(c).stack_base
+    return kmap(c).stack_base
 
 
 def task_field(c, member: str) -> int:
-    t = kstructs.struct(_lay(c).word, "task_struct")
+    t = kstructs.struct(kmap(c).word, "task_struct")
     return int.from_bytes(c.read(current(c) + t.off(member), t.width(member)), "little")
 
 
@@ -50,7 +45,7 @@ def addr_limit(c) -> int:
 
 def access_ok(c, addr: int, size: int) -> bool:
     """2.4 __range_ok: addr + size must not pass current->addr_limit (no wrap)."""
-    mask = (1 << (8 * _lay(c).word)) - 1
+    mask = (1 << (8 * kmap(c).word)) - 1
     end = addr + size
     return end <= mask + 1 and end <= addr_limit(c)
 
@@ -130,7 +125,7 @@ def _unchecked_clear_user(c) -> int:
 def _strncpy_from_user(c) -> int:
     """strncpy_from_user(dst, src, count): length copied (without NUL), or -EFAULT."""
     dst, src, count = c.arg(0), c.arg(1), c.arg(2)
-    count = count - (1 << (8 * _lay(c).word)) if count >> (8 * _lay(c).word - 1) else count
+    count = count - (1 << (8 * kmap(c).word)) if count >> (8 * kmap(c).word - 1) else count
     if count <= 0:
         return 0
     if not access_ok(c, src, 1):
