@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
+import stat
 from collections.abc import Sequence
 
 from .errors import LoadError
@@ -55,12 +56,44 @@ def _write_temp(path: str, data: bytes, mode: int) -> str:
     return tmp
 
 
-def atomic_write_all(outputs: Sequence[tuple[str, bytes]], mode: int = 0o644) -> None:
-    """Write every ``(path, data)``, or none of them."""
-    temps: list[tuple[str, str]] = []
+def _is_special(path: str) -> bool:
+    """An existing output that is not a regular file (``/dev/null``, ``/dev/stdout``, a
+    FIFO): renaming a file over it would replace the device node itself."""
     try:
-        for path, data in outputs:
-            temps.append((_write_temp(path, data, mode), path))
+        return not stat.S_ISREG(os.stat(path).st_mode)  # through symlinks: /dev/stdout
+    except OSError:
+        return False
+
+
+def _write_special(path: str, data: bytes) -> None:
+    try:
+        fd = os.open(path, os.O_WRONLY | getattr(os, "O_CLOEXEC", 0))
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        raise LoadError(f"cannot write: {exc.strerror}", file=path) from None
+
+
+def atomic_write_all(outputs: Sequence[tuple[str, bytes]], mode: int = 0o644) -> None:
+    """Write every ``(path, data)``, or none of them.
+
+    Outputs that are devices or pipes are written into, not replaced, once every
+    regular file's temporary copy is complete.
+    """
+    temps: list[tuple[str, str]] = []
+    path = ""
+    try:
+        kinds = [_is_special(p) for p, _ in outputs]
+        for (path, data), is_special in zip(outputs, kinds, strict=True):
+            if not is_special:
+                temps.append((_write_temp(path, data, mode), path))
+        for (path, data), is_special in zip(outputs, kinds, strict=True):
+            if is_special:
+                _write_special(path, data)
         for tmp, path in temps:
             os.replace(tmp, path)
     except OSError as exc:

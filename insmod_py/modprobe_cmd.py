@@ -58,7 +58,7 @@ def modprobe(
 
     \b
     Examples:
-      pyinsmod depmod -F vmlinux --deps DIR/modules.dep DIR -o /dev/null
+      pyinsmod depmod -F vmlinux --deps DIR/modules.dep DIR -o DIR/symbols.txt
       pyinsmod modprobe --dir DIR vfat          # fat, then vfat
       pyinsmod modprobe --dir DIR -r vfat       # vfat, then fat if unused
       pyinsmod modprobe --dir DIR -l -t fs 'v*'
