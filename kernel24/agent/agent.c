@@ -320,28 +320,27 @@ struct cursor {
 	int bad;
 };
 
-static u32 take32(struct cursor *c)
+/* The next n bytes, or 0 (and the cursor marked bad) when fewer are left. */
+static const u8 *take(struct cursor *c, uword n)
 {
-	u32 v;
-	if (c->end - c->p < 4) {
+	if ((uword)(c->end - c->p) < n) {
 		c->bad = 1;
 		return 0;
 	}
-	v = get32(c->p);
-	c->p += 4;
-	return v;
+	c->p += n;
+	return c->p - n;
+}
+
+static u32 take32(struct cursor *c)
+{
+	const u8 *p = take(c, 4);
+	return p ? get32(p) : 0;
 }
 
 static u64 take64(struct cursor *c)
 {
-	u64 v;
-	if (c->end - c->p < 8) {
-		c->bad = 1;
-		return 0;
-	}
-	v = get64(c->p);
-	c->p += 8;
-	return v;
+	const u8 *p = take(c, 8);
+	return p ? get64(p) : 0;
 }
 
 /* An optional string: one flag byte (0 = NULL pointer), then the bytes and their NUL. */
