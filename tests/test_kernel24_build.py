@@ -314,3 +314,21 @@ def test_prune_removes_only_entries_of_older_keys(tmp_path, monkeypatch):
         (d / "build.json").write_text("{}")
     assert kernel24.prune() == [old]
     assert current.is_dir() and foreign.is_dir() and not old.exists()
+
+
+@pytest.mark.parametrize("text", ['{"arch": "i386"}', "{", '["not", "a", "dict"]'])
+def test_a_damaged_manifest_is_one_error_not_a_traceback(tmp_path, text):
+    from insmod_py.kernel24 import Kernel24Error, KernelBuild
+    from insmod_py.kernel24.corpus import MANIFEST as CORPUS_MANIFEST
+    from insmod_py.kernel24.corpus import CorpusBuild
+
+    for cls, name, what in ((KernelBuild, "build.json", "kernel24"),
+                            (CorpusBuild, CORPUS_MANIFEST, "corpus")):  # fmt: skip
+        entry = tmp_path / what
+        entry.mkdir()
+        (entry / name).write_text(text)
+        with pytest.raises(Kernel24Error, match=f"not a {what} cache entry"):
+            cls.load(entry)
+        (entry / name).unlink()
+        with pytest.raises(Kernel24Error, match=f"not a {what} cache entry"):
+            cls.load(entry)  # no manifest at all

@@ -8,7 +8,6 @@ module's ``struct module_new`` header.  :func:`find_kernel` only looks in the ca
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
 import sys
@@ -52,28 +51,25 @@ class KernelBuild:
     @classmethod
     def load(cls, directory: Path) -> KernelBuild:
         """The entry at ``directory`` (Kernel24Error if it is not a complete entry)."""
-        try:
-            manifest = json.loads((directory / MANIFEST).read_text())
-        except (OSError, ValueError) as exc:
-            raise Kernel24Error(
-                f"not a kernel24 cache entry ({exc})", file=str(directory)
-            ) from None
         include = directory / "include"
-        return cls(
-            arch=manifest["arch"],
-            variant=manifest["variant"],
-            directory=directory,
-            bzimage=directory / "bzImage",
-            system_map=directory / "System.map",
-            vmlinux=directory / "vmlinux",
-            include=include,
-            modules=directory / "modules",
-            cflags=tuple(f.replace(INCLUDE_PLACEHOLDER, str(include)) for f in manifest["cflags"]),
-            config=directory / "config",
-            key=manifest["key"],
-            source_sha256=manifest["source_sha256"],
-            build_seconds=float(manifest["build_seconds"]),
-        )
+        with cache.manifest_of(directory, MANIFEST, "kernel24") as manifest:
+            return cls(
+                arch=manifest["arch"],
+                variant=manifest["variant"],
+                directory=directory,
+                bzimage=directory / "bzImage",
+                system_map=directory / "System.map",
+                vmlinux=directory / "vmlinux",
+                include=include,
+                modules=directory / "modules",
+                cflags=tuple(
+                    f.replace(INCLUDE_PLACEHOLDER, str(include)) for f in manifest["cflags"]
+                ),
+                config=directory / "config",
+                key=manifest["key"],
+                source_sha256=manifest["source_sha256"],
+                build_seconds=float(manifest["build_seconds"]),
+            )
 
 
 def _machine(arch: str, variant: str) -> Machine:

@@ -13,11 +13,13 @@ import contextlib
 import fcntl
 import functools
 import hashlib
+import json
 import os
 import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from ..arch import Machine
 
@@ -131,3 +133,16 @@ def share_identical_files(reference: Path, entry: Path) -> None:
             tmp = path.with_name(path.name + ".lnk")
             os.link(ref, tmp)
             os.replace(tmp, path)
+
+
+@contextlib.contextmanager
+def manifest_of(directory: Path, name: str, what: str) -> Iterator[dict[str, Any]]:
+    """A cache entry's manifest; reading it or a field missing from it, inside the
+    ``with``, is one Kernel24Error (``not a <what> cache entry``), never a traceback."""
+    from .source import Kernel24Error
+
+    try:
+        yield json.loads((directory / name).read_text())
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        why = f"no {exc} field" if isinstance(exc, KeyError) else str(exc)
+        raise Kernel24Error(f"not a {what} cache entry ({why})", file=str(directory)) from None

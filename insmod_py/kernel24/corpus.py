@@ -88,25 +88,22 @@ class CorpusBuild:
 
     @classmethod
     def load(cls, directory: Path) -> CorpusBuild:
-        try:
-            m = json.loads((directory / MANIFEST).read_text())
-        except (OSError, ValueError) as exc:
-            raise Kernel24Error(f"not a corpus cache entry ({exc})", file=str(directory)) from None
         modules = directory / "modules"
-        return cls(
-            arch=m["arch"],
-            flavour=m["flavour"],
-            directory=directory,
-            bzimage=directory / "bzImage",
-            system_map=directory / "System.map",
-            vmlinux=directory / "vmlinux",
-            config=directory / "config",
-            modules=modules,
-            module_files=tuple(modules / rel for rel in m["modules"]),
-            failures=dict(m["failures"]),
-            key=m["key"],
-            build_seconds=float(m["build_seconds"]),
-        )
+        with cache.manifest_of(directory, MANIFEST, "corpus") as m:
+            return cls(
+                arch=m["arch"],
+                flavour=m["flavour"],
+                directory=directory,
+                bzimage=directory / "bzImage",
+                system_map=directory / "System.map",
+                vmlinux=directory / "vmlinux",
+                config=directory / "config",
+                modules=modules,
+                module_files=tuple(modules / rel for rel in m["modules"]),
+                failures=dict(m["failures"]),
+                key=m["key"],
+                build_seconds=float(m["build_seconds"]),
+            )
 
 
 def corpus_key(machine: Machine, flavour: str, source_sha256: str, genksyms: str) -> str:
